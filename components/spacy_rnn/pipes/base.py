@@ -1,0 +1,69 @@
+"""What every torch-backed component shares: the training step and global gradient clipping."""
+from typing import Dict, Iterable, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from spacy.pipeline import TrainablePipe
+from spacy.training import Example, validate_examples
+from thinc.api import Optimizer
+
+from ..layers import get_torch_net
+
+IGNORE_INDEX = -100
+
+
+class TorchPipe(TrainablePipe):
+    """A TrainablePipe whose model is a `TorchSequenceModel` (outputs are torch tensors).
+
+    Subclasses implement predict, set_annotations and get_loss(examples, outputs) ->
+    (loss, d_outputs). Gradients are clipped to a global L2 norm of `cfg["max_grad_norm"]`
+    before the optimizer step; the norm before clipping is kept in `last_grad_norm`.
+    """
+
+    last_grad_norm: Optional[float] = None
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch. Dropout rates are part of the model config; `drop` is unused."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        outputs, backprop = self.model.begin_update(docs)
+        loss, d_outputs = self.get_loss(examples, outputs)
+        backprop(d_outputs)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        net = get_torch_net(self.model)
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg["max_grad_norm"])
+        self.last_grad_norm = float(norm)
+        self.model.finish_update(sgd)
+
+
+def softmax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> Tuple[float, torch.Tensor]:
+    """Mean cross-entropy over targets != IGNORE_INDEX, and its gradient w.r.t. the logits.
+
+    logits: FloatTensor[N, C] (unnormalised); targets: LongTensor[N].
+    """
+    leaf = logits.detach().requires_grad_()
+    n_targets = int((targets != IGNORE_INDEX).sum())
+    if n_targets == 0:
+        return 0.0, torch.zeros_like(logits)
+    loss = F.cross_entropy(leaf, targets.to(leaf.device), ignore_index=IGNORE_INDEX, reduction="sum")
+    loss = loss / n_targets
+    loss.backward()
+    return float(loss.detach()), leaf.grad

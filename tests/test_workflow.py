@@ -1,0 +1,103 @@
+"""The `spacy project` workflow end to end on the real corpus, shortened to a few steps.
+
+The full run (`spacy project run all`, ~25 min) is marked slow; CI runs the same commands with
+SPACY_CONFIG_OVERRIDES cutting training to a handful of steps on a slice of the corpus.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import spacy
+from weasel.cli.run import project_run
+
+from conftest import ROOT, SHARED_CORPORA
+
+pytestmark = pytest.mark.skipif(
+    not (SHARED_CORPORA / "ud_en_ewt").exists(), reason="needs the corpus mirror ../shared/corpora"
+)
+SHORT_TRAINING = (
+    "--training.max_steps=3 --training.eval_frequency=2 --corpora.train.limit=20 --corpora.dev.limit=5 "
+    "--components.tagger.model.encoder.hidden_width=16"
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project (project.yml + configs) that reads corpora from the mirror."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "project.yml", root / "project.yml")
+    shutil.copytree(ROOT / "configs", root / "configs")
+    return root
+
+
+@pytest.fixture
+def short_env(monkeypatch):
+    monkeypatch.setenv("SPACY_RNN_CORPORA", str(SHARED_CORPORA))
+    monkeypatch.setenv("SPACY_CONFIG_OVERRIDES", SHORT_TRAINING)
+
+
+def test_train_workflow_fetches_converts_and_trains(project, short_env):
+    project_run(project, "train", capture=True)
+    for split in ("train", "dev", "test"):
+        assert (project / "corpus" / "ud_en_ewt" / f"{split}.spacy").exists()
+    training = json.loads((project / "reports" / "pos" / "training.json").read_text())
+    assert training["last_evaluated_step"] == 2 and training["train_seconds"] > 0
+    assert (project / "reports" / "pos" / "training_curves.png").stat().st_size > 1000
+    nlp = spacy.load(project / "training" / "pos" / "model-best")
+    assert nlp.pipe_names == ["tagger"] and all(t.pos_ for t in nlp("A short test."))
+
+
+def test_evaluate_step_writes_accuracy_reports(project, short_env):
+    project_run(project, "evaluate-pos", capture=True)
+    report = json.loads((project / "reports" / "pos" / "accuracy.json").read_text())
+    for key in ("ud_ewt.dev.upos_acc", "ud_ewt.test.upos_acc", "ud_ewt.test.xpos_acc", "ud_ewt.test.upos_acc.sentence_unit"):
+        assert 0 <= report["scores"][key] <= 100
+    assert report["splits"]["test"]["document"]["upos"]["n_tokens"] == 25094
+    assert "NOUN" in report["splits"]["test"]["document"]["upos"]["per_label"]
+    assert "| split | unit |" in (project / "reports" / "pos" / "accuracy.md").read_text()
+    assert (project / "reports" / "pos" / "spacy_evaluate_test_raw_text.json").exists()
+
+
+def test_benchmark_compares_with_the_peer_and_measures_memory(project, short_env):
+    model = project / "training" / "pos" / "model-best"
+    out = project / "bench"
+    command = [
+        sys.executable, "-m", "spacy_rnn", "benchmark-speed", str(model), str(project / "corpus" / "ud_en_ewt" / "dev.spacy"),
+        "--repeats", "1", "--memory-chars", "50000", "--output-dir", str(out),
+    ]
+    subprocess.run(command, check=True, capture_output=True, env=os.environ.copy())
+    report = json.loads((out / "speed.json").read_text())
+    speed = report["speed"]
+    assert speed["peer_components"] == ["tok2vec", "tagger"]
+    assert speed["speed_ratio"] == pytest.approx(speed["words_per_second"]["ours"] / speed["words_per_second"]["peer"], rel=0.01)
+    assert report["memory"]["n_chars"] == 50000 and report["memory"]["n_tokens_tagged"] == report["memory"]["n_tokens"]
+    assert report["machine"]["cpu_count"] >= 1
+
+
+def test_corpus_step_fails_clearly_on_a_corrupted_mirror(project, short_env, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror" / "ud_en_ewt"
+    mirror.mkdir(parents=True)
+    for name in ("en_ewt-ud-train.conllu", "en_ewt-ud-dev.conllu", "en_ewt-ud-test.conllu", "LICENSE.txt"):
+        (mirror / name).write_text("not the treebank\n")
+    command = [sys.executable, "-m", "spacy_rnn", "fetch-corpus", "ud_en_ewt", "--dest", str(tmp_path / "assets"),
+               "--mirror", str(tmp_path / "mirror")]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "sha256" in result.stderr and "en_ewt-ud-train.conllu" in result.stderr
+
+
+@pytest.mark.slow
+def test_full_workflow_reaches_the_targets(tmp_path, monkeypatch):
+    """`spacy project run all` as a user runs it (~25 minutes on 2 CPU cores)."""
+    monkeypatch.setenv("SPACY_RNN_CORPORA", str(SHARED_CORPORA))
+    monkeypatch.delenv("SPACY_CONFIG_OVERRIDES", raising=False)
+    shutil.copy(ROOT / "project.yml", tmp_path / "project.yml")
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    project_run(tmp_path, "all", capture=True)
+    accuracy = json.loads((tmp_path / "reports" / "pos" / "accuracy.json").read_text())
+    assert accuracy["scores"]["ud_ewt.test.upos_acc"] >= 95.5
+    training = json.loads((tmp_path / "reports" / "pos" / "training.json").read_text())
+    assert training["train_seconds"] <= 30 * 60
