@@ -164,7 +164,6 @@ def test_reader_fails_early_on_a_missing_file(tmp_path):
         create_conllu_reader(tmp_path / "missing.conllu")
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_CORPORA / "ud_en_ewt").is_dir(), reason="no local UD EWT")
 @pytest.mark.parametrize(
     "split,n_sentences,n_tokens",

@@ -69,6 +69,35 @@ def convert_conllu_cmd(
     _check_count("tokens", stats.n_tokens, expect_tokens)
 
 
+@app.command("convert-hf-tagging")
+def convert_hf_tagging_cmd(
+    dataset: str = typer.Argument(..., help="A folder written by Dataset.save_to_disk, or a Hugging Face dataset name"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    config_name: Optional[str] = typer.Option(None, "--config", help="Dataset configuration, e.g. en_ewt"),
+    split: str = typer.Option("train", help="Split to convert"),
+    tokens_column: str = typer.Option("tokens"),
+    upos_column: str = typer.Option("upos"),
+    xpos_column: str = typer.Option("xpos", help="Optional; ignored when the dataset lacks it"),
+) -> None:
+    """Convert a Hugging Face token-tagging dataset (tokens + upos [+ xpos]) to a spaCy DocBin."""
+    import datasets
+
+    from .corpora.hf import convert_hf_tagging
+
+    if Path(dataset).exists():
+        data = datasets.load_from_disk(dataset)
+        data = data[split] if isinstance(data, datasets.DatasetDict) else data
+    else:
+        data = datasets.load_dataset(dataset, config_name, split=split)
+    try:
+        stats = convert_hf_tagging(
+            data, output_path, tokens_column=tokens_column, upos_column=upos_column, xpos_column=xpos_column
+        )
+    except ValueError as err:
+        fail(f"{dataset}: {err}")
+    typer.echo(f"{dataset} [{split}]: {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens -> {output_path}")
+
+
 def _check_count(what: str, found: int, expected: Optional[int]) -> None:
     if expected is not None and found != expected:
         fail(f"expected {expected:,} {what}, found {found:,}")

@@ -58,7 +58,7 @@ def resolve_mirror(explicit: Optional[Path], project_dir: Path) -> Optional[Path
         if not mirror.is_dir():
             raise FileNotFoundError(f"Corpus mirror from ${MIRROR_ENV_VAR} not found: {mirror}")
         return mirror
-    shared = Path(project_dir).parent / "shared" / "corpora"
+    shared = Path(project_dir).resolve().parent / "shared" / "corpora"
     return shared if shared.is_dir() else None
 
 
