@@ -19,7 +19,7 @@ def build_encoder_settings(
     char_filters: int = 50,
     char_kernel: int = 3,
     max_word_chars: int = 20,
-    hidden_width: int = 128,
+    hidden_width: int = 100,
     depth: int = 2,
     cell: str = "lstm",
     bidirectional: bool = True,

@@ -93,11 +93,12 @@ class Vocabularies:
 
 @dataclass
 class DocFeatures:
-    """Per-token arrays for one doc: word ids, orth hashes, static vectors (or None)."""
+    """Per-token arrays for one doc: word ids, orth hashes, rows in the static vectors table
+    (-1: no vector), or None when the model uses no static vectors."""
 
     word_ids: numpy.ndarray
     orths: numpy.ndarray
-    vectors: Optional[numpy.ndarray]
+    vector_rows: Optional[numpy.ndarray]
 
 
 def doc_features(doc: Doc, vocabs: Vocabularies, vectors_width: int) -> DocFeatures:
@@ -105,15 +106,13 @@ def doc_features(doc: Doc, vocabs: Vocabularies, vectors_width: int) -> DocFeatu
     word_ids = numpy.fromiter(
         (vocabs.word_ids.get(key, UNK_ID) for key in keys[:, 1].tolist()), dtype="int64", count=len(doc)
     )
-    vectors = None
+    vector_rows = None
     if vectors_width:
         table = doc.vocab.vectors
-        rows = table.find(keys=keys[:, 0])
-        missing = rows < 0
-        rows[missing] = table.find(keys=keys[missing, 1])
-        vectors = numpy.asarray(table.data[rows], dtype="float32")
-        vectors[rows < 0] = 0.0
-    return DocFeatures(word_ids, keys[:, 0], vectors)
+        vector_rows = table.find(keys=keys[:, 0])
+        missing = vector_rows < 0
+        vector_rows[missing] = table.find(keys=keys[missing, 1])
+    return DocFeatures(word_ids, keys[:, 0], vector_rows)
 
 
 def make_batch(
@@ -124,8 +123,9 @@ def make_batch(
     width = max(w.end - w.start for w in windows)
     word_ids = numpy.full((n_windows, width), PAD_ID, dtype="int64")
     form_index = numpy.zeros((n_windows, width), dtype="int64")
-    vectors_width = 0 if features[0].vectors is None else features[0].vectors.shape[1]
-    vectors = numpy.zeros((n_windows, width, vectors_width), dtype="float32") if vectors_width else None
+    table = docs[0].vocab.vectors
+    use_vectors = features[0].vector_rows is not None
+    vectors = numpy.zeros((n_windows, width, table.shape[1]), dtype="float32") if use_vectors else None
     forms: Dict[int, int] = {}
     token_index = []
     for row, window in enumerate(windows):
@@ -134,7 +134,9 @@ def make_batch(
         n = window.end - window.start
         word_ids[row, :n] = feats.word_ids[span]
         if vectors is not None:
-            vectors[row, :n] = feats.vectors[span]
+            rows = feats.vector_rows[span]
+            vectors[row, :n] = table.data[rows]
+            vectors[row, :n][rows < 0] = 0.0
         form_index[row, :n] = [forms.setdefault(orth, len(forms)) for orth in feats.orths[span].tolist()]
         offset = row * width - window.start
         token_index.extend(range(window.core_start + offset, window.core_end + offset))
@@ -250,11 +252,16 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, *, cache: Dict) -> T
             return []
 
         return outputs, backprop
-    chunks = [
-        shim.predict(ArgsKwargs(args=(make_batch(chunk, features, docs, vocabs),), kwargs={}))
-        for chunk in chunk_windows(windows, settings["max_batch_tokens"])
-    ]
-    outputs = {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
+    n_outputs = sum(window.core_end - window.core_start for window in windows)
+    outputs: Outputs = {}
+    offset = 0
+    for chunk in chunk_windows(windows, settings["max_batch_tokens"]):
+        chunk_outputs = shim.predict(ArgsKwargs(args=(make_batch(chunk, features, docs, vocabs),), kwargs={}))
+        for name, tensor in chunk_outputs.items():
+            if name not in outputs:
+                outputs[name] = tensor.new_empty((n_outputs, tensor.shape[1]))
+            outputs[name][offset : offset + len(tensor)] = tensor
+        offset += len(tensor)
     return outputs, lambda d_outputs: []
 
 

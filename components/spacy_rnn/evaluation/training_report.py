@@ -18,10 +18,12 @@ def plot_training_curves(log: List[Dict], png_path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     steps = [entry["step"] for entry in log]
+    # spaCy sums the loss over the steps since the previous evaluation: show the mean per step.
+    n_steps = [max(step - previous, 1) for step, previous in zip(steps, [0] + steps[:-1])]
     fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for pipe in log[0]["losses"]:
-        loss_ax.plot(steps, [entry["losses"][pipe] for entry in log], label=pipe)
-    loss_ax.set(xlabel="step", ylabel="training loss (summed between evaluations)", yscale="log")
+        loss_ax.plot(steps, [e["losses"][pipe] / n for e, n in zip(log, n_steps)], label=pipe)
+    loss_ax.set(xlabel="step", ylabel="training loss (mean per step)", yscale="log")
     loss_ax.legend()
     for name in log[0]["scores"]:
         values = [entry["scores"][name] for entry in log]
