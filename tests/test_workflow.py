@@ -46,6 +46,9 @@ def test_train_workflow_fetches_converts_and_trains(project, short_env):
     training = json.loads((project / "reports" / "pos" / "training.json").read_text())
     assert training["last_evaluated_step"] == 2 and training["train_seconds"] > 0
     assert (project / "reports" / "pos" / "training_curves.png").stat().st_size > 1000
+    log = [json.loads(line) for line in (project / "training" / "pos" / "training_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [0, 2]
+    assert log[-1]["grad_norms"]["tagger"]["n_steps"] == 2 and log[-1]["grad_norms"]["tagger"]["clip"] == 5.0
     nlp = spacy.load(project / "training" / "pos" / "model-best")
     assert nlp.pipe_names == ["tagger"] and all(t.pos_ for t in nlp("A short test."))
 

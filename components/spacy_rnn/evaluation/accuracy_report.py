@@ -10,6 +10,7 @@ from typing import Dict, List, Sequence
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+from tqdm import tqdm
 
 from .reports import machine_info, markdown_table, write_json
 
@@ -66,7 +67,7 @@ def attribute_accuracy(references: Sequence[Doc], predictions: Sequence[Doc], at
 def tagging_report(nlp: Language, splits: Dict[str, Path], corpus: str, model: str) -> Dict:
     """Evaluate every split in both units; keys like `ud_ewt.test.upos_acc` (document unit)."""
     report: Dict = {"model": model, "corpus": corpus, "tokenization": "gold", "scores": {}, "splits": {}}
-    for split, path in splits.items():
+    for split, path in tqdm(splits.items(), desc="evaluating splits", unit="split"):
         references = list(DocBin().from_disk(path).get_docs(nlp.vocab))
         report["splits"][split] = {}
         for unit in UNITS:

@@ -12,6 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from tqdm import tqdm
+
 from .reports import machine_info, markdown_table, write_json
 
 
@@ -44,7 +46,7 @@ def speed_benchmark(
     for nlp in (ours, theirs):  # warm up: lexeme creation, lazy initialisation
         words_per_second(nlp, texts[: max(1, len(texts) // 10)], batch_size)
     runs: Dict[str, List[float]] = {"ours": [], "peer": []}
-    for _ in range(repeats):
+    for _ in tqdm(range(repeats), desc="timed runs (ours, peer)", unit="run"):
         runs["ours"].append(words_per_second(ours, texts, batch_size))
         runs["peer"].append(words_per_second(theirs, texts, batch_size))
     best_ours, best_peer = max(runs["ours"]), max(runs["peer"])

@@ -6,21 +6,24 @@ import srsly
 
 
 def read_training_log(path: Path) -> List[Dict]:
-    """One dict per evaluation: epoch, step, losses {pipe: loss}, scores {name: percent}, score."""
+    """One dict per evaluation: epoch, step, losses {pipe: loss}, scores {name: percent}, score,
+    and from spacy_rnn.TrainingLogger.v1 grad_norms {pipe: {mean, max, clip, n_steps, n_clipped}}."""
     return list(srsly.read_jsonl(path))
 
 
 def plot_training_curves(log: List[Dict], png_path: Path, title: str) -> None:
-    """Loss per component and every dev score against the training step, side by side."""
+    """Loss per component, every dev score and (when logged) gradient norms against the step."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps = [entry["step"] for entry in log]
+    grad_pipes = sorted({name for entry in log for name, g in entry.get("grad_norms", {}).items() if g})
+    fig, axes = plt.subplots(1, 3 if grad_pipes else 2, figsize=(16 if grad_pipes else 11, 4))
+    loss_ax, score_ax = axes[0], axes[1]
     # spaCy sums the loss over the steps since the previous evaluation: show the mean per step.
     n_steps = [max(step - previous, 1) for step, previous in zip(steps, [0] + steps[:-1])]
-    fig, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for pipe in log[0]["losses"]:
         loss_ax.plot(steps, [e["losses"][pipe] / n for e, n in zip(log, n_steps)], label=pipe)
     loss_ax.set(xlabel="step", ylabel="training loss (mean per step)", yscale="log")
@@ -32,11 +35,25 @@ def plot_training_curves(log: List[Dict], png_path: Path, title: str) -> None:
     score_ax.set(xlabel="step", ylabel="dev score (%)", ylim=(max(0, _floor(log) - 5), 100))
     score_ax.grid(alpha=0.3)
     score_ax.legend()
+    if grad_pipes:
+        _plot_grad_norms(axes[2], log, grad_pipes)
     fig.suptitle(title)
     fig.tight_layout()
     png_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png_path, dpi=120)
     plt.close(fig)
+
+
+def _plot_grad_norms(ax, log: List[Dict], pipes: List[str]) -> None:
+    """Mean and max gradient L2 norm (before clipping) between evaluations, with the threshold."""
+    for pipe in pipes:
+        points = [(e["step"], e["grad_norms"][pipe]) for e in log if e.get("grad_norms", {}).get(pipe)]
+        steps = [step for step, _ in points]
+        (line,) = ax.plot(steps, [g["mean"] for _, g in points], label=f"{pipe} mean")
+        ax.plot(steps, [g["max"] for _, g in points], linestyle=":", color=line.get_color(), label=f"{pipe} max")
+        ax.axhline(points[0][1]["clip"], color="grey", linestyle="--", label="clipping threshold")
+    ax.set(xlabel="step", ylabel="gradient L2 norm before clipping", yscale="log")
+    ax.legend()
 
 
 def _floor(log: List[Dict]) -> float:

@@ -1,5 +1,6 @@
 """What every torch-backed component shares: the training step and global gradient clipping."""
-from typing import Dict, Iterable, Optional, Tuple
+from collections import deque
+from typing import Deque, Dict, Iterable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +18,11 @@ class TorchPipe(TrainablePipe):
 
     Subclasses implement predict, set_annotations and get_loss(examples, outputs) ->
     (loss, d_outputs). Gradients are clipped to a global L2 norm of `cfg["max_grad_norm"]`
-    before the optimizer step; the norm before clipping is kept in `last_grad_norm`.
+    before the optimizer step. The norms before clipping of the last MAX_KEPT_NORMS steps are
+    kept in `grad_norms` (the training logger drains them into the training log).
     """
 
-    last_grad_norm: Optional[float] = None
+    MAX_KEPT_NORMS = 100_000
 
     def update(
         self,
@@ -50,8 +52,16 @@ class TorchPipe(TrainablePipe):
     def finish_update(self, sgd: Optimizer) -> None:
         net = get_torch_net(self.model)
         norm = torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg["max_grad_norm"])
-        self.last_grad_norm = float(norm)
+        if not hasattr(self, "grad_norms"):
+            self.grad_norms: Deque[float] = deque(maxlen=self.MAX_KEPT_NORMS)
+        self.grad_norms.append(float(norm))
         self.model.finish_update(sgd)
+
+    def drain_grad_norms(self) -> List[float]:
+        """The gradient norms recorded since the last call, oldest first."""
+        norms = list(getattr(self, "grad_norms", []))
+        self.grad_norms = deque(maxlen=self.MAX_KEPT_NORMS)
+        return norms
 
 
 def softmax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> Tuple[float, torch.Tensor]:
