@@ -6,6 +6,7 @@ import sys
 
 def test_spacy_package_declares_the_spacy_rnn_requirement(trained_tagger_nlp, tmp_path):
     trained_tagger_nlp.to_disk(tmp_path / "model")
+    (tmp_path / "packages").mkdir()
     command = [
         sys.executable, "-m", "spacy", "package", str(tmp_path / "model"), str(tmp_path / "packages"),
         "--name", "tiny_tagger", "--version", "0.0.1", "--force",
