@@ -105,7 +105,7 @@ def test_initialize_rejects_non_universal_pos_labels():
         nlp.get_pipe("tagger").initialize(lambda: tagged_examples(nlp), nlp=nlp, labels=labels)
 
 
-def test_update_with_unknown_gold_label_raises(trained_tagger_nlp):
+def test_update_with_unknown_gold_label_raises():
     nlp = make_tagger_nlp()
     optimizer = nlp.initialize(lambda: tagged_examples(nlp))
     doc = nlp.make_doc("The cat")
@@ -125,7 +125,7 @@ def test_missing_gold_values_are_not_counted():
     assert torch.all(d_outputs["pos"][1] == 0) and torch.any(d_outputs["pos"][0] != 0)
 
 
-def test_update_with_empty_docs_is_a_no_op(trained_tagger_nlp):
+def test_update_with_empty_docs_is_a_no_op():
     nlp = make_tagger_nlp()
     optimizer = nlp.initialize(lambda: tagged_examples(nlp))
     losses = nlp.update([Example(nlp.make_doc(""), nlp.make_doc(""))], sgd=optimizer)
