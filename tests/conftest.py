@@ -1,9 +1,9 @@
-"""Shared fixtures: a tiny hand-written tagged corpus and a small tagger overfitted on it."""
+"""Shared fixtures: tiny hand-written tagged and entity corpora, and small components overfitted on them."""
 from pathlib import Path
 
 import pytest
 import spacy
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
@@ -20,6 +20,18 @@ TAGGED_SENTENCES = [
     ("Two birds sang and flew away", "NUM NOUN VERB CCONJ VERB ADV", "CD NNS VBD CC VBD RB"),
     ("Is this your umbrella ?", "AUX PRON PRON NOUN PUNCT", "VBZ DT PRP$ NN ."),
     ("Anna gave Tom a small gift", "PROPN VERB PROPN DET ADJ NOUN", "NNP VBD NNP DT JJ NN"),
+]
+
+# Hand-written sentences with entity spans (token start, end, label): multi-token, adjacent
+# same-type, single-token at the start and the end, and no entity at all.
+ENTITY_SENTENCES = [
+    ("Anna Smith flew to Paris on Monday .", [(0, 2, "PER"), (4, 5, "LOC")]),
+    ("The United Nations met in New York City", [(1, 3, "ORG"), (5, 8, "LOC")]),
+    ("Tom met Anna in Berlin", [(0, 1, "PER"), (2, 3, "PER"), (4, 5, "LOC")]),
+    ("Google hired John Paul Jones", [(0, 1, "ORG"), (2, 5, "PER")]),
+    ("Nothing happened here today .", []),
+    ("Paris Berlin", [(0, 1, "LOC"), (1, 2, "LOC")]),
+    ("Apple and Microsoft sued IBM", [(0, 1, "ORG"), (2, 3, "ORG"), (4, 5, "ORG")]),
 ]
 
 TINY_ENCODER = {
@@ -45,15 +57,33 @@ def tagged_examples(nlp):
     return examples
 
 
-def make_tagger_nlp(**encoder):
+def entity_examples(nlp):
+    examples = []
+    for text, spans in ENTITY_SENTENCES:
+        reference = Doc(nlp.vocab, words=text.split())
+        reference.set_ents([Span(reference, start, end, label) for start, end, label in spans], default="outside")
+        examples.append(Example(Doc(nlp.vocab, words=text.split()), reference))
+    return examples
+
+
+def make_nlp(factory, name, model=None, **encoder):
+    """A blank English pipeline with one component on the tiny encoder."""
     nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_tagger", name="tagger", config={"model": {"encoder": {**TINY_ENCODER, **encoder}}})
+    config = {"model": {**(model or {}), "encoder": {**TINY_ENCODER, **encoder}}}
+    nlp.add_pipe(factory, name=name, config=config)
     return nlp
 
 
-def train_tagger(nlp, n_iter=60, seed=0):
+def make_tagger_nlp(**encoder):
+    return make_nlp("bilstm_tagger", "tagger", **encoder)
+
+
+def make_ner_nlp(model=None, **encoder):
+    return make_nlp("bilstm_crf_ner", "ner", model, **encoder)
+
+
+def train(nlp, examples, n_iter=60, seed=0):
     fix_random_seed(seed)
-    examples = tagged_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 0.01
     for _ in range(n_iter):
@@ -61,7 +91,21 @@ def train_tagger(nlp, n_iter=60, seed=0):
     return nlp
 
 
+def train_tagger(nlp, n_iter=60, seed=0):
+    return train(nlp, tagged_examples(nlp), n_iter, seed)
+
+
+def train_ner(nlp, n_iter=60, seed=0):
+    return train(nlp, entity_examples(nlp), n_iter, seed)
+
+
 @pytest.fixture(scope="session")
 def trained_tagger_nlp():
     """A small tagger overfitted on TAGGED_SENTENCES (shared: do not modify it in a test)."""
     return train_tagger(make_tagger_nlp())
+
+
+@pytest.fixture(scope="session")
+def trained_ner_nlp():
+    """A small BiLSTM-CRF recognizer overfitted on ENTITY_SENTENCES (shared: do not modify it)."""
+    return train_ner(make_ner_nlp())

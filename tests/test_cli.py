@@ -14,7 +14,18 @@ from spacy_rnn.cli import app
 from conftest import ROOT
 
 runner = CliRunner()
-COMMANDS = ["fetch-corpus", "convert-conllu", "convert-hf-tagging", "init-vectors", "train", "evaluate-tagger", "benchmark-speed"]
+COMMANDS = [
+    "fetch-corpus",
+    "convert-conllu",
+    "convert-hf-tagging",
+    "convert-conll2003",
+    "convert-hf-ner",
+    "init-vectors",
+    "train",
+    "evaluate-tagger",
+    "evaluate-ner",
+    "benchmark-speed",
+]
 
 
 def test_help_does_not_import_torch_or_spacy():

@@ -7,6 +7,7 @@ from spacy.util import registry
 from thinc.api import Model
 
 from .layers import Outputs, TorchSequenceModel, encoder_hparams
+from .models.ner import EntityTaggerNet
 from .models.tagger import TaggerNet
 
 
@@ -69,3 +70,21 @@ def build_tagger_model(encoder: Dict) -> Model[List[Doc], Outputs]:
 
 def build_tagger_net(model: Model) -> TaggerNet:
     return TaggerNet(encoder=encoder_hparams(model), heads=model.attrs["heads"])
+
+
+@registry.architectures("lstm.EntityRecognizer.v1")
+def build_entity_recognizer_model(encoder: Dict, tag_scheme: str = "BILUO", crf: bool = True) -> Model[List[Doc], Outputs]:
+    """Encoder + emission head + linear-chain CRF over entity tags.
+
+    tag_scheme: "BILUO" or "BIO"; crf: learn transition scores (False: softmax-only ablation,
+    trained with token cross-entropy and decoded as a constrained argmax). The component sets
+    attrs["tags"] from its entity labels.
+    """
+    if tag_scheme not in ("BILUO", "BIO"):
+        raise ValueError(f"tag_scheme must be 'BILUO' or 'BIO', not {tag_scheme!r}")
+    settings = {**encoder, "tag_scheme": tag_scheme, "crf": crf}
+    return TorchSequenceModel("lstm_crf_ner", build_entity_tagger_net, settings, attrs={"tags": []})
+
+
+def build_entity_tagger_net(model: Model) -> EntityTaggerNet:
+    return EntityTaggerNet(encoder=encoder_hparams(model), tags=model.attrs["tags"], crf=model.attrs["settings"]["crf"])

@@ -69,6 +69,31 @@ def convert_conllu_cmd(
     _check_count("tokens", stats.n_tokens, expect_tokens)
 
 
+@app.command("convert-conll2003")
+def convert_conll2003_cmd(
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CoNLL-2003 file (eng.train, ...)"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    expect_sentences: Optional[int] = typer.Option(None, help="Fail unless this many sentences are read"),
+    expect_tokens: Optional[int] = typer.Option(None, help="Fail unless this many tokens are read"),
+    expect_entities: Optional[int] = typer.Option(None, help="Fail unless this many entities are read"),
+) -> None:
+    """Convert CoNLL-2003 NER (IOB1 -> doc.ents, POS -> token.tag_, one Doc per -DOCSTART-) to a spaCy DocBin."""
+    from .corpora import CorpusFormatError
+    from .corpora.conll2003 import convert_conll2003
+
+    try:
+        stats = convert_conll2003(input_path, output_path)
+    except CorpusFormatError as err:
+        fail(str(err))
+    typer.echo(
+        f"{input_path.name}: {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens, "
+        f"{stats.n_entities:,} entities in {stats.n_docs:,} docs -> {output_path}"
+    )
+    _check_count("sentences", stats.n_sentences, expect_sentences)
+    _check_count("tokens", stats.n_tokens, expect_tokens)
+    _check_count("entities", stats.n_entities, expect_entities)
+
+
 @app.command("convert-hf-tagging")
 def convert_hf_tagging_cmd(
     dataset: str = typer.Argument(..., help="A folder written by Dataset.save_to_disk, or a Hugging Face dataset name"),
@@ -80,15 +105,9 @@ def convert_hf_tagging_cmd(
     xpos_column: str = typer.Option("xpos", help="Optional; ignored when the dataset lacks it"),
 ) -> None:
     """Convert a Hugging Face token-tagging dataset (tokens + upos [+ xpos]) to a spaCy DocBin."""
-    import datasets
-
     from .corpora.hf import convert_hf_tagging
 
-    if Path(dataset).exists():
-        data = datasets.load_from_disk(dataset)
-        data = data[split] if isinstance(data, datasets.DatasetDict) else data
-    else:
-        data = datasets.load_dataset(dataset, config_name, split=split)
+    data = _load_hf_dataset(dataset, config_name, split)
     try:
         stats = convert_hf_tagging(
             data, output_path, tokens_column=tokens_column, upos_column=upos_column, xpos_column=xpos_column
@@ -96,6 +115,39 @@ def convert_hf_tagging_cmd(
     except ValueError as err:
         fail(f"{dataset}: {err}")
     typer.echo(f"{dataset} [{split}]: {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens -> {output_path}")
+
+
+@app.command("convert-hf-ner")
+def convert_hf_ner_cmd(
+    dataset: str = typer.Argument(..., help="A folder written by Dataset.save_to_disk, or a Hugging Face dataset name"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    config_name: Optional[str] = typer.Option(None, "--config", help="Dataset configuration"),
+    split: str = typer.Option("train", help="Split to convert"),
+    tokens_column: str = typer.Option("tokens"),
+    tags_column: str = typer.Option("ner_tags", help="IOB2 tags: strings or ClassLabel ids"),
+) -> None:
+    """Convert a Hugging Face NER dataset (tokens + IOB2 ner_tags, like the hub's conll2003) to a spaCy DocBin."""
+    from .corpora.hf import convert_hf_ner
+
+    data = _load_hf_dataset(dataset, config_name, split)
+    try:
+        stats = convert_hf_ner(data, output_path, tokens_column=tokens_column, tags_column=tags_column)
+    except ValueError as err:
+        fail(f"{dataset}: {err}")
+    typer.echo(
+        f"{dataset} [{split}]: {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens, "
+        f"{stats.n_entities:,} entities -> {output_path}"
+    )
+
+
+def _load_hf_dataset(dataset: str, config_name: Optional[str], split: str):
+    """A split of a dataset saved with Dataset.save_to_disk (if the folder exists) or named on the hub."""
+    import datasets
+
+    if Path(dataset).exists():
+        data = datasets.load_from_disk(dataset)
+        return data[split] if isinstance(data, datasets.DatasetDict) else data
+    return datasets.load_dataset(dataset, config_name, split=split)
 
 
 def _check_count(what: str, found: int, expected: Optional[int]) -> None:
@@ -181,6 +233,45 @@ def _split_arg(arg: str):
     return name, Path(path)
 
 
+@app.command("evaluate-ner")
+def evaluate_ner_cmd(
+    model: str = typer.Argument(..., help="Pipeline folder or installed package name (any pipeline setting doc.ents)"),
+    splits: List[str] = typer.Option(
+        ..., "--split", help="NAME=PATH of a gold DocBin with doc.ents, e.g. test=corpus/conll2003/test.spacy (repeatable)"
+    ),
+    output_dir: Path = typer.Option(..., help="Where NAME.json and NAME.md go"),
+    corpus: str = typer.Option("conll2003", help="Corpus name used in the report keys"),
+    label_maps: List[str] = typer.Option(
+        [], "--label-map", help="FROM=TO renames a predicted label, e.g. PERSON=PER; FROM= drops it (repeatable)"
+    ),
+    name: str = typer.Option("seqeval", help="Report file name"),
+) -> None:
+    """Entity precision/recall/F1 per type (seqeval, default and strict IOB2 modes) on gold tokens,
+    type confusions and a sample of errors in context."""
+    import spacy
+
+    from .evaluation.seqeval_report import ner_report, write_ner_report
+
+    paths = dict(_split_arg(arg) for arg in splits)
+    label_map = dict(_label_map_arg(arg) for arg in label_maps)
+    try:
+        report = ner_report(spacy.load(model), paths, corpus, model, label_map)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    write_ner_report(report, output_dir, name)
+    for key, value in report["scores"].items():
+        if ".f1" in key:
+            typer.echo(f"{key:40s} {value:6.2f}")
+    typer.echo(f"report -> {output_dir / f'{name}.md'}")
+
+
+def _label_map_arg(arg: str):
+    source, sep, target = arg.partition("=")
+    if not sep or not source:
+        fail(f"--label-map takes FROM=TO (or FROM= to drop the label), got {arg!r}")
+    return source, target
+
+
 @app.command("benchmark-speed")
 def benchmark_speed_cmd(
     model: Path = typer.Argument(..., exists=True, help="Trained pipeline folder"),
@@ -209,6 +300,29 @@ def benchmark_speed_cmd(
                    f"(+{report['memory']['peak_increase_mib']} MiB over the loaded model)")
     write_benchmark_report(report, output_dir)
     typer.echo(f"report -> {output_dir / 'speed.md'}")
+
+
+@app.command("ablate-ner")
+def ablate_ner_cmd(
+    config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The reference NER config"),
+    output_dir: Path = typer.Argument(..., help="Where each variant's model goes (one folder per variant)"),
+    report_dir: Path = typer.Argument(..., help="Where ablations.json/.md and per-variant reports go"),
+    test: Path = typer.Option(..., exists=True, dir_okay=False, help="Gold DocBin every variant is tested on"),
+    steps: int = typer.Option(2000, help="Training steps for every variant"),
+    jobs: int = typer.Option(1, help="Variants trained at once (CPU threads are split between them)"),
+    only: Optional[List[str]] = typer.Option(None, help="Run only these variants (repeatable)"),
+) -> None:
+    """Train the NER config without CRF, without characters, without GloVe, with GRU and tanh-RNN
+    cells (and unchanged), each for the same number of steps, and tabulate their test F1."""
+    from .evaluation.ablations import run_ablations
+
+    try:
+        report = run_ablations(config_path, output_dir, report_dir, test, steps, jobs, only)
+    except (RuntimeError, ValueError) as err:
+        fail(str(err))
+    for name, row in report["variants"].items():
+        typer.echo(f"{name:24s} test F1 {row['test_f1']:6.2f}  dev F1 {row['dev_f1']:6.2f}  {row['train_minutes']} min")
+    typer.echo(f"report -> {report_dir / 'ablations.md'}")
 
 
 def _long_text(texts: List[str], n_chars: int) -> str:

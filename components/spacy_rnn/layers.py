@@ -26,11 +26,12 @@ from thinc.shims import PyTorchShim
 from torch import nn
 
 from .models.encoder import PAD_ID, UNK_ID, SequenceBatch
+from .models.ner import EntityTaggerNet
 from .models.tagger import TaggerNet
 
 CHAR_UNK, BOW, EOW = 1, 2, 3
 FIRST_WORD_ID, FIRST_CHAR_ID = 2, 4
-NETS = {cls.__name__: cls for cls in (TaggerNet,)}
+NETS = {cls.__name__: cls for cls in (TaggerNet, EntityTaggerNet)}
 
 Outputs = Dict[str, torch.Tensor]
 
@@ -194,7 +195,7 @@ def get_torch_net(model: Model) -> nn.Module:
 
 
 def TorchSequenceModel(
-    name: str, build_net: Callable[[Model], nn.Module], settings: Dict
+    name: str, build_net: Callable[[Model], nn.Module], settings: Dict, attrs: Optional[Dict] = None
 ) -> Model[List[Doc], Outputs]:
     """Wrap a token-level torch module; `build_net(model)` creates it from `model.attrs`
     when the model is initialized (a module-level function, so the model pickles).
@@ -202,15 +203,17 @@ def TorchSequenceModel(
     settings: the `lstm.Encoder.v1` dict (window_size, window_context, max_batch_tokens,
     min_word_freq, max_word_chars, and the torch hyper-parameters). attrs filled at
     initialization: words, chars, vectors_width (`fit_vocabularies`) and heads
-    ({output name: width}, set by the component).
+    ({output name: width}, set by the component). `attrs` declares further attributes with
+    their empty values (thinc only restores attributes the freshly built model has).
     """
     shim = PyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
-    attrs = {"settings": dict(settings), "words": [], "chars": [], "vectors_width": 0, "heads": {}}
+    model_attrs = {"settings": dict(settings), "words": [], "chars": [], "vectors_width": 0, "heads": {}}
+    model_attrs.update(attrs or {})
     return Model(
         name,
         partial(_forward, cache={}),
         init=partial(_init, build_net=build_net),
-        attrs=attrs,
+        attrs=model_attrs,
         shims=[shim],
     )
 

@@ -1,7 +1,8 @@
 """Corpus readers, converters and downloads.
 
 The submodules import spaCy, datasets or network code; import them directly:
-`spacy_rnn.corpora.conllu`, `spacy_rnn.corpora.hf`, `spacy_rnn.corpora.fetch`.
+`spacy_rnn.corpora.conllu`, `spacy_rnn.corpora.conll2003`, `spacy_rnn.corpora.hf`,
+`spacy_rnn.corpora.fetch`.
 """
 from pathlib import Path
 from typing import Union

@@ -32,6 +32,7 @@ class CorpusStats:
     n_docs: int = 0
     n_sentences: int = 0
     n_tokens: int = 0
+    n_entities: int = 0
 
 
 class _Word(NamedTuple):
@@ -206,6 +207,7 @@ def write_docbin(docs: Iterable[Doc], output_path: Union[str, Path]) -> CorpusSt
         stats.n_docs += 1
         stats.n_sentences += sum(1 for token in doc if token.is_sent_start)
         stats.n_tokens += len(doc)
+        stats.n_entities += len(doc.ents)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     doc_bin.to_disk(output_path)

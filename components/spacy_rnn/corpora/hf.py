@@ -1,4 +1,4 @@
-"""Convert Hugging Face token-tagging datasets (one sentence per row) to spaCy Docs."""
+"""Convert Hugging Face token-level datasets (one sentence per row) to spaCy Docs."""
 from pathlib import Path
 from typing import Iterator, List, Optional, Union
 
@@ -6,6 +6,7 @@ from datasets import ClassLabel, Dataset
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
+from .conll2003 import iob2_to_spans, set_entity_spans
 from .conllu import UPOS_TAGS, CorpusStats, write_docbin
 
 # The "universal_dependencies" dataset keeps multi-word token lines ("don't"
@@ -30,29 +31,19 @@ def docs_from_hf_tagging(
     length, and UPOS values outside the 17 Universal Dependencies tags.
     """
     columns = [tokens_column, upos_column]
-    for column in columns:
-        if column not in dataset.column_names:
-            raise ValueError(f"Dataset has no column {column!r}; it has {dataset.column_names}")
+    _require_columns(dataset, columns)
     if xpos_column in dataset.column_names:
         columns.append(xpos_column)
     upos_names = _class_label_names(dataset.features[upos_column])
     for index, row in enumerate(dataset.select_columns(columns)):
+        _check_row_lengths(index, row, columns)
         tokens = row[tokens_column]
-        upos = row[upos_column]
         xpos = row.get(xpos_column, [None] * len(tokens))
-        for column in columns[1:]:
-            if len(row[column]) != len(tokens):
-                raise ValueError(
-                    f"Row {index}: column {column!r} has {len(row[column])} values, "
-                    f"column {tokens_column!r} has {len(tokens)}"
-                )
         words: List[str] = []
         pos: List[str] = []
         tags: List[str] = []
-        for text, upos_value, tag in zip(tokens, upos, xpos):
-            upos_tag = upos_value
-            if upos_names is not None and 0 <= upos_value < len(upos_names):
-                upos_tag = upos_names[upos_value]
+        for text, upos_value, tag in zip(tokens, row[upos_column], xpos):
+            upos_tag = _label(upos_names, upos_value)
             if upos_tag == _MULTI_WORD_UPOS:
                 continue
             if upos_tag not in UPOS_TAGS:
@@ -62,14 +53,39 @@ def docs_from_hf_tagging(
             tags.append("" if tag is None or tag == "_" else tag)
         if not words:
             raise ValueError(f"Row {index}: no tokens in column {tokens_column!r}")
-        yield Doc(
-            vocab,
-            words=words,
-            spaces=[True] * (len(words) - 1) + [False],
-            pos=pos,
-            tags=tags,
-            sent_starts=[True] + [False] * (len(words) - 1),
-        )
+        yield _sentence_doc(vocab, words, pos=pos, tags=tags)
+
+
+def docs_from_hf_ner(
+    dataset: Dataset,
+    vocab: Vocab,
+    *,
+    tokens_column: str = "tokens",
+    tags_column: str = "ner_tags",
+) -> Iterator[Doc]:
+    """Yield one single-sentence Doc per row, with ents; every other token is O.
+
+    NER tags are IOB2 strings or ClassLabel ids, as in the hub's "conll2003"
+    dataset, and are decoded by iob2_to_spans (an I-X that does not continue
+    an entity of type X starts one). Words are separated by single spaces.
+    Raises ValueError for a missing column, rows whose columns differ in
+    length, rows without tokens and tags other than O, B-X and I-X.
+    """
+    columns = [tokens_column, tags_column]
+    _require_columns(dataset, columns)
+    tag_names = _class_label_names(dataset.features[tags_column])
+    for index, row in enumerate(dataset.select_columns(columns)):
+        _check_row_lengths(index, row, columns)
+        words = row[tokens_column]
+        if not words:
+            raise ValueError(f"Row {index}: no tokens in column {tokens_column!r}")
+        try:
+            spans = iob2_to_spans([_label(tag_names, value) for value in row[tags_column]])
+        except ValueError as err:
+            raise ValueError(f"Row {index}, column {tags_column!r}: {err}") from None
+        doc = _sentence_doc(vocab, words)
+        set_entity_spans(doc, spans)
+        yield doc
 
 
 def convert_hf_tagging(
@@ -79,7 +95,45 @@ def convert_hf_tagging(
     return write_docbin(docs_from_hf_tagging(dataset, Vocab(), **columns), output_path)
 
 
+def convert_hf_ner(dataset: Dataset, output_path: Union[str, Path], **columns: str) -> CorpusStats:
+    """Convert an NER dataset to a .spacy DocBin (see docs_from_hf_ner)."""
+    return write_docbin(docs_from_hf_ner(dataset, Vocab(), **columns), output_path)
+
+
+def _require_columns(dataset: Dataset, columns: List[str]) -> None:
+    for column in columns:
+        if column not in dataset.column_names:
+            raise ValueError(f"Dataset has no column {column!r}; it has {dataset.column_names}")
+
+
+def _check_row_lengths(index: int, row: dict, columns: List[str]) -> None:
+    """Raise ValueError unless every column of the row has as many values as the first."""
+    first = columns[0]
+    for column in columns[1:]:
+        if len(row[column]) != len(row[first]):
+            raise ValueError(
+                f"Row {index}: column {column!r} has {len(row[column])} values, "
+                f"column {first!r} has {len(row[first])}"
+            )
+
+
+def _sentence_doc(vocab: Vocab, words: List[str], **annotation: List[str]) -> Doc:
+    """A Doc of one sentence whose words are separated by single spaces."""
+    return Doc(
+        vocab,
+        words=words,
+        spaces=[True] * (len(words) - 1) + [False],
+        sent_starts=[True] + [False] * (len(words) - 1),
+        **annotation,
+    )
+
+
 def _class_label_names(feature) -> Optional[List[str]]:
     """The label names of a sequence-of-ClassLabel feature, else None."""
     inner = getattr(feature, "feature", None)
     return inner.names if isinstance(inner, ClassLabel) else None
+
+
+def _label(names: Optional[List[str]], value):
+    """The name of a ClassLabel id; any other value as it is."""
+    return names[value] if names is not None and 0 <= value < len(names) else value

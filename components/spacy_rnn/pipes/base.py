@@ -1,14 +1,15 @@
 """What every torch-backed component shares: the training step and global gradient clipping."""
 from collections import deque
-from typing import Deque, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_examples
-from thinc.api import Optimizer
+from spacy.vocab import Vocab
+from thinc.api import Model, Optimizer
 
-from ..layers import get_torch_net
+from ..layers import fit_vocabularies, get_torch_net
 
 IGNORE_INDEX = -100
 
@@ -23,6 +24,16 @@ class TorchPipe(TrainablePipe):
     """
 
     MAX_KEPT_NORMS = 100_000
+
+    def __init__(
+        self, vocab: Vocab, model: Model, name: str, *, labels, max_grad_norm: float, scorer: Optional[Callable]
+    ):
+        """labels: the empty label container of the subclass (filled by initialize)."""
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg = {"labels": labels, "max_grad_norm": max_grad_norm}
 
     def update(
         self,
@@ -56,6 +67,15 @@ class TorchPipe(TrainablePipe):
             self.grad_norms: Deque[float] = deque(maxlen=self.MAX_KEPT_NORMS)
         self.grad_norms.append(float(norm))
         self.model.finish_update(sgd)
+
+    def fit_model(self, docs: List, heads: Dict[str, int]) -> None:
+        """Fit the word/char vocabularies to the training docs and build the torch module."""
+        vectors = self.vocab.vectors
+        if vectors.mode != "default":
+            raise ValueError(f"[{self.name}] only 'default' vectors are supported, not {vectors.mode!r}")
+        fit_vocabularies(self.model, docs, vectors_width=vectors.shape[1] if vectors.shape[0] else 0)
+        self.model.attrs["heads"] = dict(heads)
+        self.model.initialize()
 
     def drain_grad_norms(self) -> List[float]:
         """The gradient norms recorded since the last call, oldest first."""

@@ -13,7 +13,7 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..layers import Outputs, fit_vocabularies
+from ..layers import Outputs
 from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
 
 HEADS = {"pos": ("POS", POS), "tag": ("TAG", TAG)}
@@ -75,11 +75,8 @@ class BiLSTMTagger(TorchPipe):
         max_grad_norm: float = 5.0,
         scorer: Optional[Callable] = tagger_score,
     ):
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        self.cfg = {"labels": {"pos": [], "tag": []}, "max_grad_norm": max_grad_norm}
+        labels = {"pos": [], "tag": []}
+        super().__init__(vocab, model, name, labels=labels, max_grad_norm=max_grad_norm, scorer=scorer)
 
     @property
     def labels(self) -> tuple:
@@ -121,12 +118,7 @@ class BiLSTMTagger(TorchPipe):
                 "[bilstm_tagger] no labels: the training examples carry no POS or TAG "
                 "annotation (token.pos_ / token.tag_) and no labels were given."
             )
-        vectors = self.vocab.vectors
-        if vectors.mode != "default":
-            raise ValueError(f"[bilstm_tagger] only 'default' vectors are supported, not {vectors.mode!r}")
-        fit_vocabularies(self.model, docs, vectors_width=vectors.shape[1] if vectors.shape[0] else 0)
-        self.model.attrs["heads"] = {head: len(self.cfg["labels"][head]) for head in self.heads}
-        self.model.initialize()
+        self.fit_model(docs, heads={head: len(self.cfg["labels"][head]) for head in self.heads})
 
     def predict(self, docs: Iterable[Doc]) -> Dict[str, numpy.ndarray]:
         """{head: int array of label indices for all tokens of all docs, in order}."""

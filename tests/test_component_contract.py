@@ -1,0 +1,187 @@
+"""The contract every torch-backed component keeps, modelled on spaCy's own pipeline tests.
+
+Each test runs for the tagger and for the named-entity recognizer.
+"""
+import json
+import pickle
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from spacy_rnn.layers import get_torch_net
+
+from conftest import entity_examples, make_ner_nlp, make_tagger_nlp, tagged_examples, train
+
+
+@dataclass(frozen=True)
+class Component:
+    pipe: str
+    make_nlp: Callable
+    examples: Callable
+    score: str
+    is_annotated: Callable  # the token carries this component's annotation
+
+
+COMPONENTS = {
+    "tagger": Component("tagger", make_tagger_nlp, tagged_examples, "pos_acc", lambda token: bool(token.pos_)),
+    "ner": Component("ner", make_ner_nlp, entity_examples, "ents_f", lambda token: bool(token.ent_iob_)),
+}
+
+
+@pytest.fixture(params=list(COMPONENTS), scope="module")
+def component(request):
+    return COMPONENTS[request.param]
+
+
+@pytest.fixture(scope="module")
+def nlp(component, request):
+    """The session's overfitted pipeline for this component (shared: do not modify it)."""
+    return request.getfixturevalue(f"trained_{component.pipe}_nlp")
+
+
+def annotations(doc):
+    return [(t.text, t.pos_, t.tag_, t.ent_iob_, t.ent_type_) for t in doc]
+
+
+TEXTS = ["Anna Smith met Tom in Paris .", "The cat sat on the mat", "Zyx qwv 42 !"]
+
+
+def test_overfits_the_training_data(component, nlp):
+    for example in component.examples(nlp):
+        predicted = nlp(Doc(nlp.vocab, words=[t.text for t in example.reference]))
+        assert annotations(predicted) == annotations(example.reference)
+
+
+def test_scores_flow_through_spacys_scorer(component, nlp):
+    assert nlp.evaluate(component.examples(nlp))[component.score] == 1.0
+
+
+def test_pipe_equals_call_doc_by_doc(nlp):
+    texts = ["The dog sat .", "Anna reads books in Berlin", "", "Is this Paris ?"]
+    piped = list(nlp.pipe(texts, batch_size=3))
+    assert [annotations(doc) for doc in piped] == [annotations(nlp(text)) for text in texts]
+
+
+def test_batched_outputs_equal_unbatched(component, nlp):
+    """Packing: a doc's outputs do not depend on the other docs (and their lengths) in the batch."""
+    model = nlp.get_pipe(component.pipe).model
+    texts = ["A cat", "Two birds sang and flew away over the old red roof of Tom", "Hi"]
+    docs = [nlp.make_doc(text) for text in texts]
+    batched = model.predict(docs)
+    alone = [model.predict([doc]) for doc in docs]
+    for head in batched:
+        torch.testing.assert_close(batched[head], torch.cat([out[head] for out in alone]), rtol=1e-5, atol=1e-5)
+
+
+def test_empty_and_whitespace_docs(component, nlp):
+    assert len(nlp("")) == 0
+    doc = nlp("   \n\t ")
+    assert all(token.is_space for token in doc) and not doc.ents
+    assert list(nlp.pipe([])) == []
+    docs = list(nlp.pipe(["", "Anna Smith flew to Paris", ""]))
+    assert [len(d) for d in docs] == [0, 5, 0] and all(component.is_annotated(t) for t in docs[1])
+
+
+def test_emoji_and_unseen_characters_are_annotated(component, nlp):
+    doc = nlp("The 🐈 met Anna in Pärïs 👍🏽 .")
+    assert all(component.is_annotated(token) for token in doc)
+
+
+def test_long_text_is_read_in_bounded_windows(component, nlp):
+    """A 1M-character text: every token annotated, the RNN never runs more than window_size steps."""
+    pipe = nlp.get_pipe(component.pipe)
+    settings = pipe.model.attrs["settings"]
+    text = ("Anna Smith flew to Paris and the cat sat on the mat in Berlin . " * 16000)[:1_000_000]
+    nlp.max_length = len(text) + 1
+    longest = []
+    hook = get_torch_net(pipe.model).encoder.rnn.register_forward_hook(
+        lambda module, args, out: longest.append(int(args[0].batch_sizes.numel()))
+    )
+    try:
+        doc = nlp(text)
+    finally:
+        hook.remove()
+        nlp.max_length = 1_000_000
+    assert len(doc) > 190_000
+    assert all(component.is_annotated(token) for token in doc)
+    assert max(longest) <= settings["window_size"]
+
+
+def test_update_with_empty_docs_is_a_no_op(component):
+    nlp = component.make_nlp()
+    optimizer = nlp.initialize(lambda: component.examples(nlp))
+    losses = nlp.update([Example(nlp.make_doc(""), nlp.make_doc(""))], sgd=optimizer)
+    assert losses[component.pipe] == 0.0
+
+
+def test_gradients_are_clipped_to_the_configured_norm(component, monkeypatch):
+    nlp = component.make_nlp()
+    optimizer = nlp.initialize(lambda: component.examples(nlp))
+    pipe = nlp.get_pipe(component.pipe)
+    pipe.cfg["max_grad_norm"] = 1e-3
+    net = get_torch_net(pipe.model)
+    seen = []
+    shim = pipe.model.shims[0]
+    original = shim.finish_update
+
+    def record(sgd):
+        seen.append(torch.norm(torch.stack([p.grad.norm() for p in net.parameters() if p.grad is not None])))
+        original(sgd)
+
+    monkeypatch.setattr(shim, "finish_update", record)
+    nlp.update(component.examples(nlp), sgd=optimizer)
+    (norm_before_clipping,) = pipe.drain_grad_norms()
+    assert norm_before_clipping > 1e-3
+    assert float(seen[0]) == pytest.approx(1e-3, rel=1e-3)
+    assert pipe.drain_grad_norms() == []
+
+
+def test_seeded_training_is_reproducible(component):
+    first, second = component.make_nlp(), component.make_nlp()
+    train(first, component.examples(first), n_iter=5, seed=7)
+    train(second, component.examples(second), n_iter=5, seed=7)
+    first_state = get_torch_net(first.get_pipe(component.pipe).model).state_dict()
+    second_state = get_torch_net(second.get_pipe(component.pipe).model).state_dict()
+    for name, tensor in first_state.items():
+        assert torch.equal(tensor, second_state[name]), name
+
+
+def test_disk_round_trip_gives_identical_predictions(component, nlp, tmp_path):
+    nlp.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp")
+    assert [annotations(loaded(t)) for t in TEXTS] == [annotations(nlp(t)) for t in TEXTS]
+    original = nlp.get_pipe(component.pipe).model.predict([nlp.make_doc(TEXTS[0])])
+    reloaded = loaded.get_pipe(component.pipe).model.predict([loaded.make_doc(TEXTS[0])])
+    for head in original:
+        assert torch.equal(original[head], reloaded[head])
+
+
+def test_bytes_round_trip_gives_identical_predictions(component, nlp):
+    fresh = component.make_nlp()
+    fresh.from_bytes(nlp.to_bytes())
+    assert [annotations(fresh(t)) for t in TEXTS] == [annotations(nlp(t)) for t in TEXTS]
+
+
+def test_pickle_round_trip_gives_identical_predictions(nlp):
+    unpickled = pickle.loads(pickle.dumps(nlp))
+    assert [annotations(unpickled(t)) for t in TEXTS] == [annotations(nlp(t)) for t in TEXTS]
+
+
+def test_fresh_process_loads_through_entry_points(nlp, tmp_path):
+    """No import of spacy_rnn and no --code: the installed entry points provide the factory."""
+    nlp.to_disk(tmp_path / "nlp")
+    script = (
+        "import json, spacy, sys; nlp = spacy.load(sys.argv[1]); print(json.dumps([[(t.text, t.pos_, t.tag_, "
+        "t.ent_iob_, t.ent_type_) for t in nlp(x)] for x in sys.argv[2:]]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "nlp"), *TEXTS], capture_output=True, text=True, check=True
+    )
+    assert [[tuple(t) for t in doc] for doc in json.loads(out.stdout)] == [annotations(nlp(t)) for t in TEXTS]
