@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny hand-written tagged and entity corpora, and small components overfitted on them."""
+"""Shared fixtures: tiny hand-written tagged, entity and sentiment corpora, and small components overfitted on them."""
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,19 @@ ENTITY_SENTENCES = [
     ("Apple and Microsoft sued IBM", [(0, 1, "ORG"), (2, 3, "ORG"), (4, 5, "ORG")]),
 ]
 
+# Hand-written texts with one of three exclusive classes.
+SENTIMENT_TEXTS = [
+    ("What a great film , I loved it", "positive"),
+    ("Wonderful acting and a fine story", "positive"),
+    ("A truly good movie", "positive"),
+    ("An awful , boring film", "negative"),
+    ("I hated the dull plot", "negative"),
+    ("Bad acting , terrible script", "negative"),
+    ("The film runs two hours", "neutral"),
+    ("It opens in cinemas on Friday", "neutral"),
+]
+SENTIMENT_LABELS = ["negative", "neutral", "positive"]
+
 TINY_ENCODER = {
     "word_width": 16,
     "min_word_freq": 1,
@@ -66,6 +79,14 @@ def entity_examples(nlp):
     return examples
 
 
+def textcat_examples(nlp):
+    examples = []
+    for text, label in SENTIMENT_TEXTS:
+        cats = {name: float(name == label) for name in SENTIMENT_LABELS}
+        examples.append(Example.from_dict(nlp.make_doc(text), {"cats": cats}))
+    return examples
+
+
 def make_nlp(factory, name, model=None, **encoder):
     """A blank English pipeline with one component on the tiny encoder."""
     nlp = spacy.blank("en")
@@ -80,6 +101,11 @@ def make_tagger_nlp(**encoder):
 
 def make_ner_nlp(model=None, **encoder):
     return make_nlp("bilstm_crf_ner", "ner", model, **encoder)
+
+
+def make_textcat_nlp(model=None, **encoder):
+    """Tiny text classifier; long docs are read in windows of 12 tokens."""
+    return make_nlp("lstm_textcat", "textcat", {"max_tokens": 12, **(model or {})}, **encoder)
 
 
 def train(nlp, examples, n_iter=60, seed=0):
@@ -99,6 +125,10 @@ def train_ner(nlp, n_iter=60, seed=0):
     return train(nlp, entity_examples(nlp), n_iter, seed)
 
 
+def train_textcat(nlp, n_iter=40, seed=0):
+    return train(nlp, textcat_examples(nlp), n_iter, seed)
+
+
 @pytest.fixture(scope="session")
 def trained_tagger_nlp():
     """A small tagger overfitted on TAGGED_SENTENCES (shared: do not modify it in a test)."""
@@ -109,3 +139,9 @@ def trained_tagger_nlp():
 def trained_ner_nlp():
     """A small BiLSTM-CRF recognizer overfitted on ENTITY_SENTENCES (shared: do not modify it)."""
     return train_ner(make_ner_nlp())
+
+
+@pytest.fixture(scope="session")
+def trained_textcat_nlp():
+    """A small text classifier overfitted on SENTIMENT_TEXTS (shared: do not modify it)."""
+    return train_textcat(make_textcat_nlp())

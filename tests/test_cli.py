@@ -24,6 +24,7 @@ COMMANDS = [
     "train",
     "evaluate-tagger",
     "evaluate-ner",
+    "evaluate-textcat",
     "benchmark-speed",
 ]
 

@@ -1,6 +1,6 @@
 """The contract every torch-backed component keeps, modelled on spaCy's own pipeline tests.
 
-Each test runs for the tagger and for the named-entity recognizer.
+Each test runs for the tagger, the named-entity recognizer and the text classifier.
 """
 import json
 import pickle
@@ -17,7 +17,15 @@ from spacy.training import Example
 
 from spacy_rnn.layers import get_torch_net
 
-from conftest import entity_examples, make_ner_nlp, make_tagger_nlp, tagged_examples, train
+from conftest import (
+    entity_examples,
+    make_ner_nlp,
+    make_tagger_nlp,
+    make_textcat_nlp,
+    tagged_examples,
+    textcat_examples,
+    train,
+)
 
 
 @dataclass(frozen=True)
@@ -26,12 +34,16 @@ class Component:
     make_nlp: Callable
     examples: Callable
     score: str
-    is_annotated: Callable  # the token carries this component's annotation
+    is_annotated: Callable  # the token (or its doc) carries this component's annotation
+    window_setting: str = "window_size"  # the setting that bounds the RNN's steps
 
 
 COMPONENTS = {
     "tagger": Component("tagger", make_tagger_nlp, tagged_examples, "pos_acc", lambda token: bool(token.pos_)),
     "ner": Component("ner", make_ner_nlp, entity_examples, "ents_f", lambda token: bool(token.ent_iob_)),
+    "textcat": Component(
+        "textcat", make_textcat_nlp, textcat_examples, "cats_macro_f", lambda token: bool(token.doc.cats), "max_tokens"
+    ),
 }
 
 
@@ -47,7 +59,8 @@ def nlp(component, request):
 
 
 def annotations(doc):
-    return [(t.text, t.pos_, t.tag_, t.ent_iob_, t.ent_type_) for t in doc]
+    """Token annotations and the highest-scoring category (None without doc.cats)."""
+    return [(t.text, t.pos_, t.tag_, t.ent_iob_, t.ent_type_) for t in doc], max(doc.cats, key=doc.cats.get, default=None)
 
 
 TEXTS = ["Anna Smith met Tom in Paris .", "The cat sat on the mat", "Zyx qwv 42 !"]
@@ -95,14 +108,15 @@ def test_emoji_and_unseen_characters_are_annotated(component, nlp):
 
 
 def test_long_text_is_read_in_bounded_windows(component, nlp):
-    """A 1M-character text: every token annotated, the RNN never runs more than window_size steps."""
+    """A 1M-character text: every token annotated, the RNN never runs more than window_size
+    (text classifier: max_tokens) steps."""
     pipe = nlp.get_pipe(component.pipe)
     settings = pipe.model.attrs["settings"]
     text = ("Anna Smith flew to Paris and the cat sat on the mat in Berlin . " * 16000)[:1_000_000]
     nlp.max_length = len(text) + 1
     longest = []
-    hook = get_torch_net(pipe.model).encoder.rnn.register_forward_hook(
-        lambda module, args, out: longest.append(int(args[0].batch_sizes.numel()))
+    hook = get_torch_net(pipe.model).encoder.register_forward_hook(
+        lambda module, args, out: longest.append(out.shape[1])  # the batch's longest window
     )
     try:
         doc = nlp(text)
@@ -111,7 +125,7 @@ def test_long_text_is_read_in_bounded_windows(component, nlp):
         nlp.max_length = 1_000_000
     assert len(doc) > 190_000
     assert all(component.is_annotated(token) for token in doc)
-    assert max(longest) <= settings["window_size"]
+    assert max(longest) <= settings[component.window_setting]
 
 
 def test_update_with_empty_docs_is_a_no_op(component):
@@ -178,10 +192,12 @@ def test_fresh_process_loads_through_entry_points(nlp, tmp_path):
     """No import of spacy_rnn and no --code: the installed entry points provide the factory."""
     nlp.to_disk(tmp_path / "nlp")
     script = (
-        "import json, spacy, sys; nlp = spacy.load(sys.argv[1]); print(json.dumps([[(t.text, t.pos_, t.tag_, "
-        "t.ent_iob_, t.ent_type_) for t in nlp(x)] for x in sys.argv[2:]]))"
+        "import json, spacy, sys; nlp = spacy.load(sys.argv[1]); docs = [nlp(x) for x in sys.argv[2:]]; "
+        "print(json.dumps([[[(t.text, t.pos_, t.tag_, t.ent_iob_, t.ent_type_) for t in doc], "
+        "max(doc.cats, key=doc.cats.get, default=None)] for doc in docs]))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "nlp"), *TEXTS], capture_output=True, text=True, check=True
     )
-    assert [[tuple(t) for t in doc] for doc in json.loads(out.stdout)] == [annotations(nlp(t)) for t in TEXTS]
+    loaded = [([tuple(t) for t in tokens], cat) for tokens, cat in json.loads(out.stdout)]
+    assert loaded == [annotations(nlp(t)) for t in TEXTS]

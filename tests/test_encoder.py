@@ -157,3 +157,18 @@ def test_unknown_module_names_are_refused():
     data = srsly.msgpack_dumps({"net": "os.system", "hparams": {}, "state": b""})
     with pytest.raises(ValueError, match="Unknown torch module"):
         deserialize_net(torch.nn.Module(), data, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_padded_run_equals_packed_run(cell, bidirectional):
+    """packed=False: the same states (zeros at padding) and the same gradients."""
+    torch.manual_seed(0)
+    encoder = SequenceEncoder(**{**ENCODER, "cell": cell, "bidirectional": bidirectional}).eval()
+    batch = random_batch([5, 2, 9])
+    packed, padded = encoder(batch), encoder(batch, packed=False)
+    torch.testing.assert_close(padded, packed, rtol=1e-5, atol=1e-6)
+    weights = torch.randn(packed.shape)
+    grads = [torch.autograd.grad((out * weights).sum(), list(encoder.rnn.parameters())) for out in (packed, padded)]
+    for packed_grad, padded_grad in zip(*grads):
+        torch.testing.assert_close(padded_grad, packed_grad, rtol=1e-4, atol=1e-5)

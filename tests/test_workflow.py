@@ -108,6 +108,35 @@ def test_corpus_step_fails_clearly_on_a_corrupted_mirror(project, short_env, tmp
     assert "sha256" in result.stderr and "en_ewt-ud-train.conllu" in result.stderr
 
 
+SHORT_LM_TRAINING = (
+    "--lm_training.max_minutes=0.02 --lm_training.max_epochs=1 --lm_training.log_every=5 "
+    "--components.lm.model.embed_width=16 --components.lm.model.hidden_width=16"
+)
+
+
+@pytest.mark.skipif(not (SHARED_CORPORA / "ptb").exists(), reason="needs ../shared/corpora/ptb")
+def test_lm_workflow_trains_evaluates_and_packages(project, monkeypatch):
+    """corpus-ptb -> convert-ptb -> train-lm (cut to ~1 s) -> kneser-ney -> evaluate-lm -> package-lm."""
+    monkeypatch.setenv("SPACY_RNN_CORPORA", str(SHARED_CORPORA))
+    monkeypatch.setenv("SPACY_CONFIG_OVERRIDES", SHORT_LM_TRAINING)
+    project_run(project, "lm", capture=True)
+    training = json.loads((project / "reports" / "lm" / "training.json").read_text())
+    assert training["stop_reason"] == "max_minutes" and training["vocabulary_size"] == 10000
+    assert (project / "reports" / "lm" / "training_curves.png").stat().st_size > 1000
+    report = json.loads((project / "reports" / "lm" / "perplexity.json").read_text())
+    assert report["ptb.test.n_tokens"] == 82430 and report["ptb.valid.n_tokens"] == 73760
+    assert 1 < report["ptb.test.perplexity"] < 10000
+    assert "Kneser-Ney 5-gram" in (project / "reports" / "lm" / "perplexity.md").read_text()
+    kneser_ney = json.loads((project / "reports" / "lm" / "kneser_ney.json").read_text())
+    assert kneser_ney["scores"]["kn5.ptb.test.perplexity"] == pytest.approx(141.2, abs=0.5)
+    spacy_scores = json.loads((project / "reports" / "lm" / "spacy_evaluate_test.json").read_text())
+    assert spacy_scores["lm"]["lm_n_tokens"] == 82430 and spacy_scores["lm"]["lm_perplexity"] > 1  # --per-component
+    nlp = spacy.load(project / "training" / "lm" / "model-best")
+    doc = nlp("Every morning, my neighbor yelled at the <unk>.")
+    assert doc[-2].text == "<unk>" and doc._.lm_n_tokens == 9
+    assert list((project / "packages").glob("en_rnn_lm_ptb-*"))
+
+
 @pytest.mark.slow
 def test_full_workflow_reaches_the_targets(tmp_path, monkeypatch):
     """`spacy project run all` as a user runs it (about 70 minutes on 2 CPU cores)."""
@@ -124,3 +153,7 @@ def test_full_workflow_reaches_the_targets(tmp_path, monkeypatch):
     assert seqeval["scores"]["conll2003.test.f1"] >= 90.5
     training = json.loads((tmp_path / "reports" / "ner" / "training.json").read_text())
     assert training["train_seconds"] <= 45 * 60
+    perplexity = json.loads((tmp_path / "reports" / "lm" / "perplexity.json").read_text())
+    assert perplexity["ptb.test.perplexity"] <= 100
+    training = json.loads((tmp_path / "reports" / "lm" / "training.json").read_text())
+    assert training["train_minutes"] <= 60

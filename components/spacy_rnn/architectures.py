@@ -6,7 +6,13 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
 
-from .layers import Outputs, TorchSequenceModel, encoder_hparams
+from thinc.shims import PyTorchShim
+from torch import nn
+
+from .layers import Outputs, TorchDocModel, TorchSequenceModel, deserialize_net, encoder_hparams, get_torch_net, serialize_net
+from .lm.scoring import stream_log_probs
+from .models.language_model import LanguageModelNet
+from .models.classifier import POOLINGS, TextClassifierNet
 from .models.ner import EntityTaggerNet
 from .models.tagger import TaggerNet
 
@@ -88,3 +94,96 @@ def build_entity_recognizer_model(encoder: Dict, tag_scheme: str = "BILUO", crf:
 
 def build_entity_tagger_net(model: Model) -> EntityTaggerNet:
     return EntityTaggerNet(encoder=encoder_hparams(model), tags=model.attrs["tags"], crf=model.attrs["settings"]["crf"])
+
+
+@registry.architectures("lstm.TextClassifier.v1")
+def build_text_classifier_model(
+    encoder: Dict, pooling: str = "max", long_text: str = "window", max_tokens: int = 512
+) -> Model[List[Doc], Outputs]:
+    """Encoder + pooling over each whole doc + linear head: {"cats": logits[n_docs, n_labels]}.
+
+    pooling: "last" (final states of both directions), "max", "mean" or "attention".
+    long_text: "window" reads a doc longer than max_tokens in windows of max_tokens tokens
+        (with the encoder's window_context on each side) whose pooled states are merged exactly
+        as if the doc had been pooled at once; "truncate" reads only its first max_tokens tokens.
+    The encoder's window_size (for token-level components) is not used; max_batch_tokens
+    bounds the padded tokens per prediction batch. The component sets attrs["heads"]["cats"].
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    if long_text not in ("window", "truncate"):
+        raise ValueError(f"long_text must be 'window' or 'truncate', not {long_text!r}")
+    if long_text == "window" and max_tokens <= 2 * encoder["window_context"]:
+        raise ValueError(f"max_tokens ({max_tokens}) must exceed 2 * window_context ({encoder['window_context']})")
+    settings = {**encoder, "pooling": pooling, "long_text": long_text, "max_tokens": max_tokens}
+    return TorchDocModel("lstm_textcat", build_text_classifier_net, settings)
+
+
+def build_text_classifier_net(model: Model) -> TextClassifierNet:
+    return TextClassifierNet(
+        encoder=encoder_hparams(model), n_labels=model.attrs["heads"]["cats"], pooling=model.attrs["settings"]["pooling"]
+    )
+
+
+LANGUAGE_MODEL_HPARAMS = (
+    "embed_width", "hidden_width", "depth", "cell", "tied", "embed_dropout", "layer_dropout", "output_dropout"
+)
+
+
+@registry.architectures("lstm.LanguageModel.v1")
+def build_language_model(
+    embed_width: int = 400,
+    hidden_width: int = 400,
+    depth: int = 2,
+    cell: str = "lstm",
+    tied: bool = True,
+    embed_dropout: float = 0.4,
+    layer_dropout: float = 0.4,
+    output_dropout: float = 0.4,
+    window_size: int = 256,
+    batch_size: int = 16,
+) -> Model:
+    """A word-level LSTM/GRU/RNN language model (`LanguageModelNet`) over the component's
+    vocabulary (attrs["words"], set at initialization, <eos> and <unk> first).
+
+    tied: the decoder reuses the embedding matrix (needs embed_width == hidden_width).
+    Dropout on the embeddings, between layers and on the outputs (Zaremba et al. 2014).
+    window_size / batch_size: at prediction time up to batch_size docs are read together,
+    window_size tokens at a time with the state carried, so memory stays bounded for any length.
+    """
+    settings = {
+        "embed_width": embed_width,
+        "hidden_width": hidden_width,
+        "depth": depth,
+        "cell": cell,
+        "tied": tied,
+        "embed_dropout": embed_dropout,
+        "layer_dropout": layer_dropout,
+        "output_dropout": output_dropout,
+        "window_size": window_size,
+        "batch_size": batch_size,
+    }
+    shim = PyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
+    return Model(
+        "lstm_lm",
+        _language_model_forward,
+        init=_init_language_model,
+        attrs={"settings": settings, "words": [], "normalizer": {}},
+        shims=[shim],
+    )
+
+
+def _init_language_model(model: Model, X=None, Y=None) -> None:
+    settings = model.attrs["settings"]
+    hparams = {key: settings[key] for key in LANGUAGE_MODEL_HPARAMS}
+    model.shims[0]._model = LanguageModelNet(n_words=len(model.attrs["words"]), **hparams)
+
+
+def _language_model_forward(model: Model, streams: List[List[int]], is_train: bool):
+    """Token id streams -> per-stream natural-log probabilities of tokens 1.. given the tokens
+    before them (prediction only: the component trains the torch module directly)."""
+    if is_train:
+        raise NotImplementedError("lstm.LanguageModel.v1 is trained through the lstm_lm component's update")
+    settings = model.attrs["settings"]
+    net = get_torch_net(model)
+    return stream_log_probs(net, streams, settings["window_size"], settings["batch_size"]), lambda d: []

@@ -25,13 +25,15 @@ from thinc.api import ArgsKwargs, Model
 from thinc.shims import PyTorchShim
 from torch import nn
 
+from .models.classifier import TextClassifierNet
 from .models.encoder import PAD_ID, UNK_ID, SequenceBatch
+from .models.language_model import LanguageModelNet
 from .models.ner import EntityTaggerNet
 from .models.tagger import TaggerNet
 
 CHAR_UNK, BOW, EOW = 1, 2, 3
 FIRST_WORD_ID, FIRST_CHAR_ID = 2, 4
-NETS = {cls.__name__: cls for cls in (TaggerNet, EntityTaggerNet)}
+NETS = {cls.__name__: cls for cls in (TaggerNet, EntityTaggerNet, LanguageModelNet, TextClassifierNet)}
 
 Outputs = Dict[str, torch.Tensor]
 
@@ -47,10 +49,10 @@ class Window:
     core_end: int
 
 
-def doc_windows(doc: Doc, size: int, context: int) -> List[Tuple[int, int, int, int]]:
+def doc_windows(doc: Doc, size: int, context: int, by_sentence: bool = True) -> List[Tuple[int, int, int, int]]:
     """Cut a doc into (start, end, core_start, core_end) windows of at most `size` tokens.
 
-    Sentences are the units when the doc has sentence boundaries, else the whole doc. A unit
+    Sentences are the units when `by_sentence` and the doc has sentence boundaries, else the whole doc. A unit
     longer than `size` is covered by consecutive cores of `size - 2 * context` tokens, each
     read with up to `context` tokens of left and right context. Cores partition the doc.
     """
@@ -58,7 +60,7 @@ def doc_windows(doc: Doc, size: int, context: int) -> List[Tuple[int, int, int, 
         raise ValueError(f"window_size ({size}) must exceed 2 * window_context ({context})")
     if len(doc) == 0:
         return []
-    if doc.has_annotation("SENT_START"):
+    if by_sentence and doc.has_annotation("SENT_START"):
         units = [(sent.start, sent.end) for sent in doc.sents]
     else:
         units = [(0, len(doc))]
@@ -156,6 +158,30 @@ def make_batch(
     )
 
 
+def text_windows(doc: Doc, long_text: str, max_tokens: int, context: int) -> List[Tuple[int, int, int, int]]:
+    """The windows through which a doc-level model reads a whole doc (sentences ignored):
+    long_text "truncate" reads only its first `max_tokens` tokens; "window" reads all of it in
+    windows of at most `max_tokens` tokens with `context` tokens of context (`doc_windows`)."""
+    if long_text == "truncate":
+        n_tokens = min(len(doc), max_tokens)
+        return [(0, n_tokens, 0, n_tokens)] if n_tokens else []
+    return doc_windows(doc, max_tokens, context, by_sentence=False)
+
+
+def bucket_windows(windows: Sequence[Window], max_tokens: int) -> List[List[int]]:
+    """Indices of the windows, longest first, in groups whose padded size (number of windows x
+    longest window) is at most `max_tokens` (a longer window forms a group alone). Windows of
+    similar length go together, so padding stays small."""
+    lengths = [window.end - window.start for window in windows]
+    groups: List[List[int]] = []
+    for i in sorted(range(len(windows)), key=lambda i: -lengths[i]):
+        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= max_tokens:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 def chunk_windows(windows: List[Window], max_tokens: int) -> Iterator[List[Window]]:
     """Consecutive groups of windows with at most `max_tokens` tokens (at least one window)."""
     chunk: List[Window] = []
@@ -206,12 +232,32 @@ def TorchSequenceModel(
     ({output name: width}, set by the component). `attrs` declares further attributes with
     their empty values (thinc only restores attributes the freshly built model has).
     """
+    return _torch_model(name, _forward, build_net, settings, attrs)
+
+
+def TorchDocModel(name: str, build_net: Callable[[Model], nn.Module], settings: Dict) -> Model[List[Doc], Outputs]:
+    """Wrap a doc-level torch module (`TextClassifierNet`): docs -> {"cats": FloatTensor[len(docs), n]}.
+
+    Each doc is read whole (sentence boundaries ignored) through `text_windows` (settings
+    long_text, max_tokens, window_context). At prediction time the windows of all docs are
+    sorted by length and run in groups of at most max_batch_tokens padded tokens
+    (`bucket_windows`), so the cost follows the real tokens and memory stays bounded for a
+    doc of any length; the module merges the windows' pooled states per doc. When training,
+    the batch's windows go through the module at once (the batcher bounds the batch).
+    Other settings and attrs as in `TorchSequenceModel`.
+    """
+    return _torch_model(name, _doc_forward, build_net, settings, None)
+
+
+def _torch_model(
+    name: str, forward: Callable, build_net: Callable[[Model], nn.Module], settings: Dict, attrs: Optional[Dict]
+) -> Model:
     shim = PyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
     model_attrs = {"settings": dict(settings), "words": [], "chars": [], "vectors_width": 0, "heads": {}}
     model_attrs.update(attrs or {})
     return Model(
         name,
-        partial(_forward, cache={}),
+        partial(forward, cache={}),
         init=partial(_init, build_net=build_net),
         attrs=model_attrs,
         shims=[shim],
@@ -246,15 +292,7 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, *, cache: Dict) -> T
     if is_train:
         batch = make_batch(windows, features, docs, vocabs)
         outputs, backprop_shim = shim(ArgsKwargs(args=(batch,), kwargs={}), is_train=True)
-
-        def backprop(d_outputs: Outputs) -> List:
-            names = list(outputs)
-            tensors = tuple(outputs[name] for name in names)
-            grads = tuple(d_outputs[name] for name in names)
-            backprop_shim(ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads}))
-            return []
-
-        return outputs, backprop
+        return outputs, partial(_backprop, outputs, backprop_shim)
     n_outputs = sum(window.core_end - window.core_start for window in windows)
     outputs: Outputs = {}
     offset = 0
@@ -265,6 +303,38 @@ def _forward(model: Model, docs: List[Doc], is_train: bool, *, cache: Dict) -> T
                 outputs[name] = tensor.new_empty((n_outputs, tensor.shape[1]))
             outputs[name][offset : offset + len(tensor)] = tensor
         offset += len(tensor)
+    return outputs, lambda d_outputs: []
+
+
+def _backprop(outputs: Outputs, backprop_shim: Callable, d_outputs: Outputs) -> List:
+    """Backpropagate gradients for the shim's outputs (torch tensors) into the torch module."""
+    names = list(outputs)
+    tensors = tuple(outputs[name] for name in names)
+    grads = tuple(d_outputs[name] for name in names)
+    backprop_shim(ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads}))
+    return []
+
+
+def _doc_forward(model: Model, docs: List[Doc], is_train: bool, *, cache: Dict) -> Tuple[Outputs, Callable]:
+    settings = model.attrs["settings"]
+    shim = model.shims[0]
+    windows = [
+        Window(i, *spans)
+        for i, doc in enumerate(docs)
+        for spans in text_windows(doc, settings["long_text"], settings["max_tokens"], settings["window_context"])
+    ]
+    vocabs = _vocabularies(model, cache)
+    features = [doc_features(doc, vocabs, model.attrs["vectors_width"]) for doc in docs]
+    window_docs = torch.tensor([window.doc for window in windows], dtype=torch.int64)
+    if is_train:
+        batches = [make_batch(windows, features, docs, vocabs)] if windows else []
+        inputs = ArgsKwargs(args=(batches, torch.arange(len(windows)), window_docs, len(docs)), kwargs={})
+        outputs, backprop_shim = shim(inputs, is_train=True)
+        return outputs, partial(_backprop, outputs, backprop_shim)
+    groups = bucket_windows(windows, settings["max_batch_tokens"])
+    rows = torch.tensor([i for group in groups for i in group], dtype=torch.int64)
+    batches = (make_batch([windows[i] for i in group], features, docs, vocabs) for group in groups)
+    outputs = shim.predict(ArgsKwargs(args=(batches, rows, window_docs, len(docs)), kwargs={}))
     return outputs, lambda d_outputs: []
 
 

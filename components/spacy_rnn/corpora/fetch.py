@@ -3,12 +3,19 @@
 Each file is taken, in this order, from the destination folder (if its
 checksum is right), from a local mirror, or from its URL, and is always
 checked against its declared SHA-256.
+
+An entry may add `member`: its url is then a zip or tar archive and the file is that member
+of it (the checksum is the member's). An entry with `mirror_only` (a reason) has no
+byte-identical public download: its url names the original source, and the file is taken
+only from the destination or the mirror.
 """
 import hashlib
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -119,6 +126,45 @@ def _fetch_file(entry: dict, target: Path, expected: str, mirror: Optional[Path]
 
 
 def _download(entry: dict, tmp: Path, mirrored: Optional[Path]) -> None:
+    looked = f"not in the mirror ({mirrored}) and " if mirrored is not None else ""
+    if entry.get("mirror_only"):
+        raise CorpusIntegrityError(
+            f"Could not obtain {entry['path']}: {looked}it has no byte-identical public download "
+            f"({entry['mirror_only']}; original source: {entry['url']}). Put it in a mirror "
+            f"(--mirror or ${MIRROR_ENV_VAR})."
+        )
+    if not entry.get("member"):
+        _download_url(entry, tmp, looked)
+        return
+    archive = tmp.with_name(tmp.name + ".archive")
+    try:
+        _download_url(entry, archive, looked)
+        _extract_member(archive, entry, tmp)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def _extract_member(archive: Path, entry: dict, target: Path) -> None:
+    """Copy the member entry["member"] of a zip or tar archive to target."""
+    member = entry["member"]
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zip_, zip_.open(member) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
+            return
+        with tarfile.open(archive) as tar:
+            source = tar.extractfile(member)
+            if source is None:
+                raise KeyError(member)
+            with source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
+    except (KeyError, tarfile.TarError) as err:
+        raise CorpusIntegrityError(
+            f"Could not obtain {entry['path']}: {entry['url']} is not an archive holding {member} ({err!r})"
+        ) from err
+
+
+def _download_url(entry: dict, tmp: Path, looked: str) -> None:
     url = entry["url"]
     try:
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
@@ -133,7 +179,6 @@ def _download(entry: dict, tmp: Path, mirrored: Optional[Path]) -> None:
                     file_.write(chunk)
                     progress.update(len(chunk))
     except OSError as err:  # urllib.error.URLError is an OSError
-        looked = f"not in the mirror ({mirrored}) and " if mirrored is not None else ""
         raise CorpusIntegrityError(
             f"Could not obtain {entry['path']}: {looked}download of {url} failed: {err}"
         ) from err

@@ -15,7 +15,7 @@ IGNORE_INDEX = -100
 
 
 class TorchPipe(TrainablePipe):
-    """A TrainablePipe whose model is a `TorchSequenceModel` (outputs are torch tensors).
+    """A TrainablePipe whose model is a `TorchSequenceModel` or `TorchDocModel` (outputs are torch tensors).
 
     Subclasses implement predict, set_annotations and get_loss(examples, outputs) ->
     (loss, d_outputs). Gradients are clipped to a global L2 norm of `cfg["max_grad_norm"]`
@@ -49,16 +49,32 @@ class TorchPipe(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, f"{type(self).__name__}.update")
-        docs = [eg.predicted for eg in examples]
-        if not any(len(doc) for doc in docs):
+        loss = self.accumulate_gradients(examples)
+        if loss is None:
             return losses
-        outputs, backprop = self.model.begin_update(docs)
-        loss, d_outputs = self.get_loss(examples, outputs)
-        backprop(d_outputs)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def accumulate_gradients(self, examples: List[Example]) -> Optional[float]:
+        """Add the batch's loss gradients to the torch module's parameters and return the loss;
+        None when the batch holds nothing to learn from (e.g. only empty docs)."""
+        docs = [eg.predicted for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return None
+        outputs, backprop = self.model.begin_update(docs)
+        loss, d_outputs = self.get_loss(examples, outputs)
+        backprop(d_outputs)
+        return loss
+
+    @property
+    def labels(self) -> tuple:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.cfg["labels"])
 
     def finish_update(self, sgd: Optimizer) -> None:
         net = get_torch_net(self.model)

@@ -83,14 +83,6 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         super().__init__(vocab, model, name, labels=[], max_grad_norm=max_grad_norm, scorer=scorer)
 
     @property
-    def labels(self) -> tuple:
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.cfg["labels"])
-
-    @property
     def tags(self) -> List[str]:
         return self.model.attrs["tags"]
 

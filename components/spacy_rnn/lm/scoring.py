@@ -1,0 +1,91 @@
+"""Reading token streams with a `LanguageModelNet` in bounded windows (no spaCy import)."""
+from typing import List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+import torch.nn.functional as F
+
+from ..models.language_model import LanguageModelNet, State
+
+
+@torch.no_grad()
+def stream_log_probs(
+    net: LanguageModelNet, streams: Sequence[Sequence[int]], window_size: int, batch_size: int
+) -> List[numpy.ndarray]:
+    """For each stream of n token ids, float64[n - 1]: log p(stream[i] | stream[:i]) for i >= 1
+    (natural log). Up to `batch_size` streams of similar length are read together,
+    `window_size` tokens at a time with the recurrent state carried over, so memory is bounded by
+    batch_size * window_size * vocabulary size whatever the length. Streams are padded at their
+    end only, which a left-to-right model never reads, so results do not depend on batching.
+    """
+    net.eval()
+    results: List[Optional[numpy.ndarray]] = [None] * len(streams)
+    order = sorted(range(len(streams)), key=lambda i: len(streams[i]))
+    for start in range(0, len(order), batch_size):
+        group = order[start : start + batch_size]
+        lengths = [len(streams[i]) for i in group]
+        ids = torch.zeros(len(group), max(lengths), dtype=torch.long)
+        for row, i in enumerate(group):
+            ids[row, : lengths[row]] = torch.as_tensor(streams[i], dtype=torch.long)
+        log_probs = torch.zeros(len(group), max(max(lengths) - 1, 0), dtype=torch.float64)
+        state: Optional[State] = None
+        for begin in range(0, max(lengths) - 1, window_size):
+            end = min(begin + window_size, max(lengths) - 1)
+            logits, state = net(ids[:, begin:end], state)
+            targets = ids[:, begin + 1 : end + 1].to(logits.device)
+            chosen = F.log_softmax(logits.float(), dim=-1).gather(2, targets.unsqueeze(2)).squeeze(2)
+            log_probs[:, begin:end] = chosen.double().cpu()
+        for row, i in enumerate(group):
+            results[i] = log_probs[row, : max(lengths[row] - 1, 0)].numpy()
+    return results
+
+
+@torch.no_grad()
+def read_prefix(net: LanguageModelNet, ids: Sequence[int], window_size: int) -> Tuple[torch.Tensor, State]:
+    """Read a non-empty stream; return the log-probabilities FloatTensor[n_words] of the token
+    that follows it, and the state after it (to continue reading or generating)."""
+    if not ids:
+        raise ValueError("read_prefix needs at least one token id")
+    net.eval()
+    stream = torch.as_tensor(list(ids), dtype=torch.long).unsqueeze(0)
+    state: Optional[State] = None
+    for begin in range(0, stream.shape[1], window_size):
+        logits, state = net(stream[:, begin : begin + window_size], state)
+    return F.log_softmax(logits[0, -1].float(), dim=-1), state
+
+
+@torch.no_grad()
+def sample_continuation(
+    net: LanguageModelNet,
+    ids: Sequence[int],
+    n_tokens: int,
+    *,
+    window_size: int,
+    temperature: float = 1.0,
+    top_k: Optional[int] = None,
+    seed: int = 0,
+    stop_id: Optional[int] = None,
+    banned_ids: Sequence[int] = (),
+) -> List[int]:
+    """Sample up to n_tokens ids after the stream `ids` from softmax(logits / temperature),
+    restricted to the top_k most likely when given; `banned_ids` are never drawn. Stops after
+    drawing `stop_id`. The same seed gives the same continuation."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, not {temperature}")
+    generator = torch.Generator().manual_seed(seed)
+    log_probs, state = read_prefix(net, ids, window_size)
+    drawn: List[int] = []
+    for _ in range(n_tokens):
+        scores = log_probs.cpu() / temperature
+        if banned_ids:
+            scores[list(banned_ids)] = float("-inf")
+        if top_k is not None:
+            threshold = scores.topk(min(top_k, len(scores))).values[-1]
+            scores = scores.masked_fill(scores < threshold, float("-inf"))
+        token = int(torch.multinomial(F.softmax(scores, dim=-1), 1, generator=generator))
+        drawn.append(token)
+        if token == stop_id:
+            break
+        logits, state = net(torch.tensor([[token]], device=log_probs.device), state)
+        log_probs = F.log_softmax(logits[0, -1].float(), dim=-1)
+    return drawn

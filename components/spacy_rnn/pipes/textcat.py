@@ -1,0 +1,155 @@
+"""`lstm_textcat`: exclusive document classes (`doc.cats`) from a (Bi)RNN encoder and a pooling."""
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy
+import torch
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example, validate_get_examples
+from spacy.util import registry
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+
+from ..layers import Outputs
+from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
+
+DEFAULT_TEXTCAT_MODEL = Config().from_str(
+    """
+[model]
+@architectures = "lstm.TextClassifier.v1"
+pooling = "max"
+long_text = "window"
+max_tokens = 512
+
+[model.encoder]
+@architectures = "lstm.Encoder.v1"
+"""
+)["model"]
+
+
+@Language.factory(
+    "lstm_textcat",
+    assigns=["doc.cats"],
+    default_config={
+        "model": DEFAULT_TEXTCAT_MODEL,
+        "max_grad_norm": 5.0,
+        "scorer": {"@scorers": "spacy_rnn.textcat_scorer.v1"},
+    },
+    default_score_weights={
+        "cats_acc": 1.0,
+        "cats_macro_f": 0.0,
+        "cats_score": None,
+        "cats_score_desc": None,
+        "cats_micro_p": None,
+        "cats_micro_r": None,
+        "cats_micro_f": None,
+        "cats_macro_p": None,
+        "cats_macro_r": None,
+        "cats_macro_auc": None,
+        "cats_f_per_type": None,
+        "cats_auc_per_type": None,
+    },
+)
+def make_lstm_textcat(
+    nlp: Language, name: str, model: Model, max_grad_norm: float, scorer: Optional[Callable]
+) -> "LSTMTextCategorizer":
+    return LSTMTextCategorizer(nlp.vocab, model, name, max_grad_norm=max_grad_norm, scorer=scorer)
+
+
+def exclusive_label(cats: Dict[str, float]) -> Optional[str]:
+    """The gold class of exclusive `doc.cats`: the one label with value 1.0 (None when none has it,
+    i.e. the annotation is missing). More than one raises ValueError."""
+    positive = [label for label, value in cats.items() if value == 1.0]
+    if len(positive) > 1:
+        raise ValueError(f"gold cats {cats} are not exclusive: {positive} are all 1.0")
+    return positive[0] if positive else None
+
+
+def textcat_score(examples: Iterable[Example], **kwargs) -> Dict[str, object]:
+    """spaCy's exclusive-class scores (`Scorer.score_cats(..., multi_label=False)`: cats_score =
+    cats_macro_f, cats_f_per_type, micro/macro P/R/F, AUC) plus cats_acc: the share of docs with
+    a gold class whose highest-scoring predicted label is that class (None without gold)."""
+    examples = list(examples)
+    scores = Scorer.score_cats(examples, "cats", multi_label=False, **kwargs)
+    gold = [(exclusive_label(eg.reference.cats), eg.predicted.cats) for eg in examples]
+    gold = [(label, cats) for label, cats in gold if label is not None]
+    correct = sum(bool(cats) and max(cats, key=cats.get) == label for label, cats in gold)
+    scores["cats_acc"] = correct / len(gold) if gold else None
+    return scores
+
+
+@registry.scorers("spacy_rnn.textcat_scorer.v1")
+def make_textcat_scorer() -> Callable:
+    return textcat_score
+
+
+class LSTMTextCategorizer(TorchPipe):
+    """Assigns each doc a probability per label (softmax over exclusive classes, summing to 1).
+
+    cfg["labels"]: the classes (at least two), in the order of the logits. Docs are read whole
+    (see `lstm.TextClassifier.v1` for long texts). An empty doc gets softmax of the head's
+    bias (the model's prediction for a zero pooled vector); whitespace tokens are read like
+    any other token. Examples without a gold class (no label at 1.0) are left out of the loss.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "lstm_textcat",
+        *,
+        max_grad_norm: float = 5.0,
+        scorer: Optional[Callable] = textcat_score,
+    ):
+        super().__init__(vocab, model, name, labels=[], max_grad_norm=max_grad_norm, scorer=scorer)
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[List[str]] = None,
+    ) -> None:
+        """Collect the labels (unless given, e.g. in their natural order) and vocabularies from
+        the training examples, then build the model."""
+        validate_get_examples(get_examples, "LSTMTextCategorizer.initialize")
+        docs = [eg.reference for eg in get_examples()]
+        if labels is None:
+            labels = sorted({label for doc in docs for label in doc.cats})
+        if len(labels) < 2:
+            raise ValueError(
+                f"[{self.name}] needs at least two labels (exclusive classes), got {list(labels)}: the "
+                f"training examples carry too few doc.cats labels and none were given."
+            )
+        self.cfg["labels"] = list(labels)
+        self.fit_model(docs, heads={"cats": len(labels)})
+
+    def predict(self, docs: Iterable[Doc]) -> numpy.ndarray:
+        """Probabilities FloatArray[n_docs, n_labels] (rows sum to 1)."""
+        logits = self.model.predict(list(docs))["cats"]
+        return logits.softmax(dim=-1).cpu().numpy()
+
+    def set_annotations(self, docs: Iterable[Doc], scores: numpy.ndarray) -> None:
+        for doc, row in zip(docs, scores):
+            doc.cats.update(zip(self.labels, row.tolist()))
+
+    def get_loss(self, examples: Iterable[Example], outputs: Outputs) -> Tuple[float, Dict[str, torch.Tensor]]:
+        """Mean cross-entropy over the docs with a gold class; gradient w.r.t. the logits."""
+        targets = torch.tensor([self._gold_index(eg) for eg in examples], dtype=torch.int64)
+        loss, d_logits = softmax_cross_entropy(outputs["cats"], targets)
+        return loss, {"cats": d_logits}
+
+    def _gold_index(self, eg: Example) -> int:
+        try:
+            label = exclusive_label(eg.reference.cats)
+        except ValueError as err:
+            raise ValueError(f"[{self.name}] {err}") from None
+        if label is None:
+            return IGNORE_INDEX
+        if label not in self.labels:
+            raise ValueError(
+                f"[{self.name}] gold label {label!r} is not among the component's labels {list(self.labels)}; "
+                f"initialize the pipeline on data that contains it."
+            )
+        return self.labels.index(label)
