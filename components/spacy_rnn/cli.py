@@ -547,7 +547,10 @@ def train_lm_cmd(
     settings = LMTrainingSettings(**resolved["lm_training"])
     train = _lm_sentences(Path(resolved["paths"]["train"]), text_column)
     dev = _lm_sentences(Path(resolved["paths"]["dev"]), text_column)
-    record = train_language_model(nlp, train, dev, settings, output_dir, device=device)
+    try:
+        record = train_language_model(nlp, train, dev, settings, output_dir, device=device)
+    except ValueError as err:  # e.g. a corpus too short for the batch size
+        fail(f"training on {resolved['paths']['train']}: {err}")
     typer.echo(
         f"best dev perplexity {record['best_dev_perplexity']:.2f} after {record['train_minutes']:.1f} min "
         f"({record['stop_reason']}) -> {output_dir / 'model-best'}"
@@ -589,8 +592,13 @@ def evaluate_lm_cmd(
 
     from .evaluation.lm_report import evaluate_lm, write_lm_report
 
+    from .corpora import CorpusFormatError
+
     nlp = spacy.load(model)
-    report = evaluate_lm(nlp, [_split_arg(arg) for arg in split], corpus)
+    try:
+        report = evaluate_lm(nlp, [_split_arg(arg) for arg in split], corpus)
+    except CorpusFormatError as err:
+        fail(str(err))
     write_lm_report(report, output_dir, model, name, baseline=srsly.read_json(baseline) if baseline else None)
     for key, value in report.items():
         if key.endswith(".perplexity"):
