@@ -157,6 +157,27 @@ def test_gradients_are_clipped_to_the_configured_norm(component, monkeypatch):
     assert pipe.drain_grad_norms() == []
 
 
+def test_averaged_parameters_are_used_inside_use_params_and_restored_after(component):
+    """With `use_averages = true`, spaCy's loop evaluates and saves under
+    `nlp.use_params(optimizer.averages)`: the torch module must hold the averages there."""
+    nlp = component.make_nlp()
+    optimizer = nlp.initialize(lambda: component.examples(nlp))
+    optimizer.averages = {}  # what `use_averages = true` sets up
+    for _ in range(3):
+        nlp.update(component.examples(nlp), sgd=optimizer)
+    pipe = nlp.get_pipe(component.pipe)
+    net = get_torch_net(pipe.model)
+    shim_id = pipe.model.shims[0].id
+    trained = {name: param.detach().clone() for name, param in net.named_parameters()}
+    assert {(shim_id, name) for name in trained} <= set(optimizer.averages)
+    with nlp.use_params(optimizer.averages):
+        for name, param in net.named_parameters():
+            assert torch.allclose(param, torch.as_tensor(optimizer.averages[(shim_id, name)]).reshape(param.shape))
+        assert not all(torch.equal(param, trained[name]) for name, param in net.named_parameters())
+    for name, param in net.named_parameters():
+        assert torch.equal(param, trained[name]), name
+
+
 def test_seeded_training_is_reproducible(component):
     first, second = component.make_nlp(), component.make_nlp()
     train(first, component.examples(first), n_iter=5, seed=7)

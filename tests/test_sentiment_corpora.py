@@ -477,13 +477,15 @@ def test_project_checks_the_published_sst_counts():
         granularity = args[args.index("--granularity") + 1]
         key = (Path(args[5]).parent.name, Path(args[5]).stem)
         checked[key] = (granularity, int(options["--expect-sentences"]), int(options["--expect-docs"]))
-        assert ("--phrases" in args) == key[1].endswith("phrases")
-        assert "--dedupe" not in args
+        assert ("--phrases" in args) == ("phrases" in key[1])
+        assert ("--dedupe" in args) == key[1].endswith("_unique")
     for split, n in SST_SENTENCES.items():
         assert checked["sst", split] == ("fine", n, n)
         assert checked["sst_binary", split] == ("binary", n, SST_BINARY_SENTENCES[split])
     assert checked["sst", "train_phrases"] == ("fine", 8544, 318_582)
     assert checked["sst_binary", "train_phrases"] == ("binary", 8544, 98_794)
+    assert checked["sst", "train_phrases_unique"] == ("fine", 8544, 159_286)
+    assert checked["sst_binary", "train_phrases_unique"] == ("binary", 8544, 77_626)
     expected = {Path(shlex.split(s)[4]).stem: int(shlex.split(s)[-1]) for s in _commands("convert-sst2")["script"]}
     assert expected == SST2_ROWS
     imdb = [shlex.split(s) for s in _commands("convert-imdb")["script"]]
@@ -516,6 +518,7 @@ def test_real_sst_has_the_published_counts(split):
         assert sum(1 for _ in sst_examples(trees, "fine", phrases=True)) == 318_582
         assert sum(1 for _ in sst_examples(trees, "binary", phrases=True)) == 98_794
         assert sum(1 for _ in sst_examples(trees, "binary", phrases=True, dedupe=True)) == 77_626
+        assert sum(1 for _ in sst_examples(trees, "fine", phrases=True, dedupe=True)) == 159_286
 
 
 @needs_real_files

@@ -245,9 +245,10 @@ def sst_examples(
     Binary granularity drops neutral sentences and phrases. By default a phrase is yielded
     once per node, repeats across trees included, as the literature counts them (SST train:
     318,582 nodes, 98,794 non-neutral). With phrases and dedupe, a phrase (word sequence) is
-    yielded only at its first occurrence in the file (train: 159,274, 77,616 non-neutral): SST
-    labels each distinct phrase once, so repeats carry the same label (a repeat with another
-    label would be dropped too; the real files have none). Sentences are never deduplicated.
+    yielded only at its first occurrence in the file: SST labels each distinct phrase once, so
+    repeats carry the same label (a repeat with another label would be dropped too; the real
+    files have none). Sentences are never deduplicated, so the 12 training sentences that occur
+    twice stay (train: 159,286 docs, 77,626 non-neutral).
     """
     sst_label(2, granularity)  # validates granularity
     seen = set()

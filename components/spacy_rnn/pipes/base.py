@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer
+from thinc.api import Model, Optimizer, xp2torch
 
 from ..layers import fit_vocabularies, get_torch_net
 
@@ -83,6 +83,31 @@ class TorchPipe(TrainablePipe):
             self.grad_norms: Deque[float] = deque(maxlen=self.MAX_KEPT_NORMS)
         self.grad_norms.append(float(norm))
         self.model.finish_update(sgd)
+
+    def use_params(self, params: Dict):
+        """Use averaged weights (thinc's `optimizer.averages`, with `use_averages = true`) until
+        the generator is resumed, as spaCy's `Language.use_params` drives it when its training
+        loop evaluates or saves a checkpoint (a generator, like `TrainablePipe.use_params`).
+        thinc's PyTorchShim.use_params expects string keys and so would ignore the optimizer's
+        (shim id, parameter name) keys; this reads them."""
+        shim = self.model.shims[0]
+        net = get_torch_net(self.model)
+        averaged = {name: params[(shim.id, name)] for name, _ in net.named_parameters() if (shim.id, name) in params}
+        if not averaged:
+            yield
+            return
+        backup = {name: param.detach().clone() for name, param in net.named_parameters() if name in averaged}
+        with torch.no_grad():
+            for name, param in net.named_parameters():
+                if name in averaged:
+                    param.copy_(xp2torch(averaged[name]).reshape(param.shape))
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for name, param in net.named_parameters():
+                    if name in backup:
+                        param.copy_(backup[name])
 
     def fit_model(self, docs: List, heads: Dict[str, int]) -> None:
         """Fit the word/char vocabularies to the training docs and build the torch module."""

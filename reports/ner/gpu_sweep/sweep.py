@@ -1,0 +1,192 @@
+"""Pure-torch replica of `spacy_rnn train configs/ner_bilstm_crf.cfg` for a GPU sweep.
+
+Each variant: EntityTaggerNet (the component's torch module) over whole documents read in
+windows of 128 (context 16), batches of ~1000 words, Adam + warmup_linear, global clip 5,
+optional thinc-style parameter averaging (evaluated with the averages). Entity F1 on dev
+and test every `eval_every` steps; the run's result is the test F1 at the best dev F1.
+"""
+import json, random, sys
+import torch
+
+sys.path[:0] = ["components", "reports"]
+from sweep_loop import train_and_evaluate
+from spacy_rnn.models.encoder import SequenceBatch
+from spacy_rnn.models.ner import EntityTaggerNet
+
+DATA = torch.load(".device/ner/conll.pt")
+TAGS = DATA["tags"]
+
+
+def windows_of(n, size=128, context=16):
+    if n <= size:
+        return [(0, n, 0, n)]
+    step = size - 2 * context
+    out = []
+    for cs in range(0, n, step):
+        ce = min(cs + step, n)
+        out.append((max(0, cs - context), min(n, ce + context), cs, ce))
+    return out
+
+
+def make_batch(docs, vectors, device):
+    wins = [(i, *w) for i, d in enumerate(docs) for w in windows_of(len(d["w"]))]
+    W, T = len(wins), max(e - s for _, s, e, _, _ in wins)
+    word_ids = torch.zeros((W, T), dtype=torch.int64)
+    vec_rows = torch.full((W, T), -1, dtype=torch.int64)
+    form_rows = torch.zeros((W, T), dtype=torch.int64)
+    lengths, token_index = [], []
+    for r, (i, s, e, cs, ce) in enumerate(wins):
+        d = docs[i]
+        word_ids[r, : e - s] = d["w"][s:e]
+        vec_rows[r, : e - s] = d["v"][s:e]
+        form_rows[r, : e - s] = d["f"][s:e]
+        lengths.append(e - s)
+        token_index.extend(range(r * T + cs - s, r * T + ce - s))
+    uniq, form_index = torch.unique(form_rows, return_inverse=True)
+    chars = [DATA["form_chars"][u] for u in uniq.tolist()]
+    char_ids = torch.zeros((len(chars), max(len(c) for c in chars)), dtype=torch.int64)
+    for k, c in enumerate(chars):
+        char_ids[k, : len(c)] = c
+    vec_rows = vec_rows.to(device)
+    vecs = vectors[vec_rows.clamp(min=0)] * (vec_rows >= 0).unsqueeze(-1)
+    return SequenceBatch(word_ids.to(device), char_ids.to(device), form_index.to(device), vecs,
+                         torch.tensor(lengths), torch.tensor(token_index, device=device))
+
+
+def pad(values, lengths):
+    rows = list(values.split(lengths))
+    padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+    mask = torch.arange(padded.shape[1], device=values.device) < torch.tensor(lengths, device=values.device).unsqueeze(1)
+    return padded, mask
+
+
+def log_matmul(a, b):
+    """[..., C, C] x [..., C, C] in the log semiring."""
+    return (a.unsqueeze(-1) + b.unsqueeze(-3)).logsumexp(dim=-2)
+
+
+def crf_nll(crf, emissions, gold, mask):
+    """Same value as crf.neg_log_likelihood for fully known gold tags, with the forward
+    algorithm as a parallel (log-depth) scan instead of a loop over time steps."""
+    start, end, transitions = crf._scores()
+    B, T, C = emissions.shape
+    identity = torch.full((C, C), -10000.0, device=emissions.device)
+    identity.fill_diagonal_(0.0)
+    steps = transitions + emissions[:, 1:].unsqueeze(2)  # [B, T-1, C, C]: prev -> next
+    steps = torch.where(mask[:, 1:, None, None], steps, identity)
+    while steps.shape[1] > 1:
+        if steps.shape[1] % 2:
+            steps = torch.cat([steps, identity.expand(B, 1, C, C)], dim=1)
+        steps = log_matmul(steps[:, 0::2], steps[:, 1::2])
+    alpha = start + emissions[:, 0]
+    if T > 1:
+        alpha = (alpha.unsqueeze(2) + steps[:, 0]).logsumexp(dim=1)
+    log_z = (alpha + end).logsumexp(dim=1)
+    lengths = mask.sum(1)
+    g = gold.clamp(min=0)
+    score = start[g[:, 0]] + (emissions.gather(2, g.unsqueeze(2)).squeeze(2) * mask).sum(1)
+    score = score + (transitions[g[:, :-1], g[:, 1:]] * mask[:, 1:]).sum(1)
+    score = score + end[g.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)]
+    return log_z - score
+
+
+def spans(tags):
+    out, start = set(), None
+    for i, t in enumerate(tags):
+        name = TAGS[t]
+        if name.startswith("U-"):
+            out.add((i, i + 1, name[2:]))
+        elif name.startswith("B-"):
+            start = i
+        elif name.startswith("L-") and start is not None:
+            out.add((start, i + 1, name[2:]))
+            start = None
+    return out
+
+
+def evaluate(net, docs, vectors, device):
+    tp = n_pred = n_gold = 0
+    for k in range(0, len(docs), 32):
+        chunk = docs[k : k + 32]
+        em = net(make_batch(chunk, vectors, device))["tags"]
+        lengths = [len(d["w"]) for d in chunk]
+        padded, mask = pad(em, lengths)
+        best = net.crf.decode(padded, mask).cpu()
+        for row, d in enumerate(chunk):
+            p, g = spans(best[row, : lengths[row]].tolist()), spans(d["g"].tolist())
+            tp += len(p & g); n_pred += len(p); n_gold += len(g)
+    prec, rec = tp / max(1, n_pred), tp / max(1, n_gold)
+    return 100 * 2 * prec * rec / max(1e-9, prec + rec)
+
+
+def run(name, steps=8000, lr=0.002, warmup=200, batch_words=1000, average=False, seed=0, eval_every=500,
+        init_glove=False, max_minutes=8.0, **enc):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed); random.seed(seed)
+    encoder = dict(n_words=DATA["n_words"], word_width=100, vectors_width=50, n_chars=DATA["n_chars"], char_width=30,
+                   char_filters=50, char_kernel=3, hidden_width=100, depth=2, cell="lstm", bidirectional=True,
+                   dropout=0.5, word_dropout=0.05)
+    encoder.update(enc)
+    net = EntityTaggerNet(encoder, TAGS, crf=True).to(device)
+    vectors = DATA["vectors"].to(device)
+    if init_glove:
+        rows = DATA["word_vec_rows"]
+        with torch.no_grad():
+            emb = net.encoder.word_embed.weight
+            has = rows >= 0
+            emb[has.to(device), : 50] = vectors[rows[has].to(device)]
+    train = DATA["train"]
+
+    def batches():
+        while True:
+            order = list(range(len(train))); random.shuffle(order)
+            batch, n = [], 0
+            for i in order:
+                L = len(train[i]["w"])
+                if batch and n + L > batch_words:
+                    yield batch; batch, n = [], 0
+                batch.append(train[i]); n += L
+            if batch:
+                yield batch
+
+    def loss_of(batch):
+        em = net(make_batch(batch, vectors, device))["tags"]
+        lengths = [len(d["w"]) for d in batch]
+        padded, mask = pad(em, lengths)
+        gold, _ = pad(torch.cat([d["g"] for d in batch]).long().to(device), lengths)
+        return crf_nll(net.crf, padded, gold, mask).sum() / sum(lengths)
+
+    def dev_and_test():
+        return evaluate(net, DATA["dev"], vectors, device), evaluate(net, DATA["test"], vectors, device)
+
+    return train_and_evaluate(name, net, batches(), loss_of, dev_and_test, steps=steps, lr=lr, warmup=warmup,
+                              eval_every=eval_every, average=average, max_minutes=max_minutes)
+
+VARIANTS = {
+    "base": {},
+    "avg": {"average": True},
+    "avg_seed1": {"average": True, "seed": 1},
+    "avg_h200_d1": {"average": True, "hidden_width": 200, "depth": 1},
+    "avg_h200_d2": {"average": True, "hidden_width": 200, "depth": 2},
+    "avg_h150_d2": {"average": True, "hidden_width": 150, "depth": 2},
+    "avg_glove_init": {"average": True, "init_glove": True},
+    "avg_lr001": {"average": True, "lr": 0.001},
+    "avg_lr004": {"average": True, "lr": 0.004},
+    "avg_char100": {"average": True, "char_filters": 100, "char_width": 50},
+    "avg_b500": {"average": True, "batch_words": 500, "steps": 12000, "eval_every": 750},
+    "avg_12k": {"average": True, "steps": 12000, "eval_every": 750},
+    "avg_wdrop0": {"average": True, "word_dropout": 0.0},
+    "avg_d1_h100": {"average": True, "depth": 1},
+}
+
+if __name__ == "__main__":
+    import os
+    name = sys.argv[1]
+    extra = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    settings = {**VARIANTS[name], **extra}
+    result = run(name, **settings)
+    result["settings"] = settings
+    out = os.environ.get("OUT", "/tmp")
+    with open(f"{out}/{name}.json", "w") as f:
+        json.dump(result, f)
+    print("RESULT", name, result["best_dev"], result["test_at_best"], result["best_step"], result["minutes"])
