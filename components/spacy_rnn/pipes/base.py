@@ -90,24 +90,22 @@ class TorchPipe(TrainablePipe):
         loop evaluates or saves a checkpoint (a generator, like `TrainablePipe.use_params`).
         thinc's PyTorchShim.use_params expects string keys and so would ignore the optimizer's
         (shim id, parameter name) keys; this reads them."""
-        shim = self.model.shims[0]
-        net = get_torch_net(self.model)
-        averaged = {name: params[(shim.id, name)] for name, _ in net.named_parameters() if (shim.id, name) in params}
+        shim_id = self.model.shims[0].id
+        net_params = dict(get_torch_net(self.model).named_parameters())
+        averaged = {name: params[(shim_id, name)] for name in net_params if (shim_id, name) in params}
         if not averaged:
             yield
             return
-        backup = {name: param.detach().clone() for name, param in net.named_parameters() if name in averaged}
+        backup = {name: net_params[name].detach().clone() for name in averaged}
         with torch.no_grad():
-            for name, param in net.named_parameters():
-                if name in averaged:
-                    param.copy_(xp2torch(averaged[name]).reshape(param.shape))
+            for name, value in averaged.items():
+                net_params[name].copy_(xp2torch(value).reshape(net_params[name].shape))
         try:
             yield
         finally:
             with torch.no_grad():
-                for name, param in net.named_parameters():
-                    if name in backup:
-                        param.copy_(backup[name])
+                for name, value in backup.items():
+                    net_params[name].copy_(value)
 
     def fit_model(self, docs: List, heads: Dict[str, int]) -> None:
         """Fit the word/char vocabularies to the training docs and build the torch module."""

@@ -45,8 +45,6 @@ def encode(form):
         form = form[:half] + form[-half:]
     return [2] + [char_ids.get(c, 1) for c in form] + [3]
 out["form_chars"] = [torch.tensor(encode(f), dtype=torch.int16) for f in form_ids]
-order = sorted(vec_index, key=vec_index.get)
-out["vectors"] = torch.from_numpy(numpy.asarray(table.data[order], dtype="float32"))
 # GloVe rows for the trainable word vocabulary (for the "init from GloVe" variant): -1 if none
 out["word_vec_rows"] = torch.tensor([-1, -1] + [vec_index.setdefault(int(table.find(key=w)), len(vec_index)) if table.find(key=w) >= 0 else -1 for w in words])
 order = sorted(vec_index, key=vec_index.get)

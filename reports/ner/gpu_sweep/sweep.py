@@ -170,13 +170,9 @@ VARIANTS = {
     "avg_h200_d2": {"average": True, "hidden_width": 200, "depth": 2},
     "avg_h150_d2": {"average": True, "hidden_width": 150, "depth": 2},
     "avg_glove_init": {"average": True, "init_glove": True},
-    "avg_lr001": {"average": True, "lr": 0.001},
     "avg_lr004": {"average": True, "lr": 0.004},
     "avg_char100": {"average": True, "char_filters": 100, "char_width": 50},
-    "avg_b500": {"average": True, "batch_words": 500, "steps": 12000, "eval_every": 750},
     "avg_12k": {"average": True, "steps": 12000, "eval_every": 750},
-    "avg_wdrop0": {"average": True, "word_dropout": 0.0},
-    "avg_d1_h100": {"average": True, "depth": 1},
 }
 
 if __name__ == "__main__":
