@@ -109,18 +109,19 @@ def build_vectors_pipeline(
     nlp = spacy.blank(lang)
     if source is None:
         words, table = load_packaged_glove(max_rows)
+        nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=table, keys=words)
     else:
         if not Path(source).exists():
             raise FileNotFoundError(f"vectors file not found: {source}")
         convert_vectors(nlp, Path(source), truncate=max_rows, prune=-1)
-        words = [nlp.vocab.strings[key] for key in _keys_by_row(nlp.vocab.vectors)]
-        table = nlp.vocab.vectors.data
+        if encoder is not None:
+            words = [nlp.vocab.strings[key] for key in _keys_by_row(nlp.vocab.vectors)]
     if encoder is not None:
         encoded = encoder_word_vectors(words, encoder, progress=progress)
         if encoder_width:
             encoded = principal_components(encoded, encoder_width)
-        table = numpy.concatenate([table, encoded], axis=1)
-    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=table, keys=words)
+        table = numpy.concatenate([nlp.vocab.vectors.data, encoded], axis=1)
+        nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=table, keys=words)
     Path(output_dir).parent.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output_dir)
     return nlp.vocab.vectors.shape
@@ -128,9 +129,9 @@ def build_vectors_pipeline(
 
 def _keys_by_row(vectors) -> List[int]:
     """The key of each row of a spaCy `Vectors` table (one key per row, as GloVe/word2vec give)."""
+    if vectors.n_keys != vectors.shape[0]:
+        raise ValueError(f"vectors table has {vectors.n_keys} keys for {vectors.shape[0]} rows; expected one key per row")
     keys = [0] * vectors.shape[0]
     for key, row in vectors.key2row.items():
         keys[row] = key
-    if vectors.n_keys != vectors.shape[0]:
-        raise ValueError(f"vectors table has {vectors.n_keys} keys for {vectors.shape[0]} rows; expected one key per row")
     return keys
