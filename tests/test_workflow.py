@@ -20,6 +20,8 @@ pytestmark = pytest.mark.skipif(
     reason="needs the corpus mirror ../shared/corpora",
 )
 SHORT_TRAINING = "--training.max_steps=3 --training.eval_frequency=2 --corpora.train.limit=20 --corpora.dev.limit=5"
+# The vector steps store (and, for the MiniLM table, encode) only the first GloVe words.
+FEW_VECTORS = {"vars.vector_rows": 5000}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def short_env(monkeypatch):
 
 
 def test_train_workflow_fetches_converts_and_trains(project, short_env):
-    project_run(project, "train", capture=True)
+    project_run(project, "train", capture=True, overrides=FEW_VECTORS)
     for split in ("train", "dev", "test"):
         assert (project / "corpus" / "ud_en_ewt" / f"{split}.spacy").exists()
     training = json.loads((project / "reports" / "pos" / "training.json").read_text())

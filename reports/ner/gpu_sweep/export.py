@@ -1,10 +1,19 @@
-"""Export CoNLL-2003 features (as the component computes them) for the pure-torch device sweep."""
+"""Export CoNLL-2003 features (as the component computes them) for the pure-torch device sweep.
+
+    python reports/ner/gpu_sweep/export.py [VECTORS_PIPELINE] [OUTPUT]
+
+Defaults: corpus/vectors/glove_6b_50d -> .device/ner/conll.pt. Vectors are stored as float16
+(the 434-d GloVe + MiniLM rows would not fit the device's 64 MiB carry limit otherwise).
+"""
+import sys
 from collections import Counter
 import numpy, spacy, torch
 from spacy.tokens import DocBin
 from spacy.training import offsets_to_biluo_tags
 
-nlp = spacy.load("corpus/vectors/glove_6b_50d")
+vectors_path = sys.argv[1] if len(sys.argv) > 1 else "corpus/vectors/glove_6b_50d"
+output = sys.argv[2] if len(sys.argv) > 2 else ".device/ner/conll.pt"
+nlp = spacy.load(vectors_path)
 table = nlp.vocab.vectors
 splits = {s: list(DocBin().from_disk(f"corpus/conll2003/{s}.spacy").get_docs(nlp.vocab)) for s in ("train", "dev", "test")}
 word_counts, chars = Counter(), set()
@@ -48,6 +57,6 @@ out["form_chars"] = [torch.tensor(encode(f), dtype=torch.int16) for f in form_id
 # GloVe rows for the trainable word vocabulary (for the "init from GloVe" variant): -1 if none
 out["word_vec_rows"] = torch.tensor([-1, -1] + [vec_index.setdefault(int(table.find(key=w)), len(vec_index)) if table.find(key=w) >= 0 else -1 for w in words])
 order = sorted(vec_index, key=vec_index.get)
-out["vectors"] = torch.from_numpy(numpy.asarray(table.data[order], dtype="float32"))
-torch.save(out, ".device/ner/conll.pt")
+out["vectors"] = torch.from_numpy(numpy.asarray(table.data[order], dtype="float16"))
+torch.save(out, output)
 print({s: (len(out[s]), sum(len(d["w"]) for d in out[s])) for s in splits}, len(words), len(chars), out["vectors"].shape, len(form_ids))

@@ -13,8 +13,14 @@ from sweep_loop import train_and_evaluate
 from spacy_rnn.models.encoder import SequenceBatch
 from spacy_rnn.models.ner import EntityTaggerNet
 
-DATA = torch.load(".device/ner/conll.pt")
-TAGS = DATA["tags"]
+DATA = TAGS = None  # set by load_data()
+
+
+def load_data(name):
+    """.device/ner/<name>.pt, written by export.py (conll: GloVe 50d; conll_minilm: GloVe + MiniLM 434d)."""
+    global DATA, TAGS
+    DATA = torch.load(f".device/ner/{name}.pt")
+    TAGS = DATA["tags"]
 
 
 def windows_of(n, size=128, context=16):
@@ -128,7 +134,7 @@ def run(name, steps=8000, lr=0.002, warmup=200, batch_words=1000, average=False,
                    dropout=0.5, word_dropout=0.05)
     encoder.update(enc)
     net = EntityTaggerNet(encoder, TAGS, crf=True).to(device)
-    vectors = DATA["vectors"].to(device)
+    vectors = DATA["vectors"][:, : encoder["vectors_width"]].float().to(device)
     if init_glove:
         rows = DATA["word_vec_rows"]
         with torch.no_grad():
@@ -174,13 +180,44 @@ VARIANTS = {
     "avg_char100": {"average": True, "char_filters": 100, "char_width": 50},
     "avg_12k": {"average": True, "steps": 12000, "eval_every": 750},
 }
+# Second sweep: 3,200-step schedules (complete within the device's time), GloVe against the
+# GloVe + MiniLM table (first 50 dimensions = GloVe), and stronger word dropout.
+SHORT = {"steps": 3200, "data": "conll_minilm"}
+MINILM = {**SHORT, "vectors_width": 434}
+VARIANTS.update({
+    "g": {**SHORT, "vectors_width": 50},
+    "g_s1": {**SHORT, "vectors_width": 50, "seed": 1},
+    "g_wd25": {**SHORT, "vectors_width": 50, "word_dropout": 0.25},
+    "m": MINILM,
+    "m_s1": {**MINILM, "seed": 1},
+    "m_s2": {**MINILM, "seed": 2},
+    "m_wd25": {**MINILM, "word_dropout": 0.25},
+    "m_wd25_s1": {**MINILM, "word_dropout": 0.25, "seed": 1},
+    "m_wd50": {**MINILM, "word_dropout": 0.5},
+    "m_avg": {**MINILM, "average": True},
+    "m_h200_d1": {**MINILM, "hidden_width": 200, "depth": 1},
+    "m_drop03": {**MINILM, "dropout": 0.3},
+})
+# Third sweep: 2,400-step schedules around word dropout 0.5 with the MiniLM table, two seeds each.
+SHORTER = {**MINILM, "steps": 2400}
+for seed in (0, 1):
+    suffix = f"_s{seed}"
+    VARIANTS.update({
+        "t_m" + suffix: {**SHORTER, "seed": seed},
+        "t_wd50" + suffix: {**SHORTER, "word_dropout": 0.5, "seed": seed},
+        "t_wd70" + suffix: {**SHORTER, "word_dropout": 0.7, "seed": seed},
+        "t_wd50_h200_d1" + suffix: {**SHORTER, "word_dropout": 0.5, "hidden_width": 200, "depth": 1, "seed": seed},
+        "t_wd50_avg" + suffix: {**SHORTER, "word_dropout": 0.5, "average": True, "seed": seed},
+        "t_wd50_drop03" + suffix: {**SHORTER, "word_dropout": 0.5, "dropout": 0.3, "seed": seed},
+    })
 
 if __name__ == "__main__":
     import os
     name = sys.argv[1]
     extra = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     settings = {**VARIANTS[name], **extra}
-    result = run(name, **settings)
+    load_data(settings.get("data", "conll"))
+    result = run(name, **{k: v for k, v in settings.items() if k != "data"})
     result["settings"] = settings
     out = os.environ.get("OUT", "/tmp")
     with open(f"{out}/{name}.json", "w") as f:
