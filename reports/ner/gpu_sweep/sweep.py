@@ -1,4 +1,5 @@
-"""Pure-torch replica of `spacy_rnn train configs/ner_bilstm_crf.cfg` for a GPU sweep.
+"""Pure-torch replica of `spacy_rnn train configs/ner_bilstm_crf.cfg` for a GPU sweep; `run()`'s
+defaults are the config as it was before these sweeps (GloVe 50d, word dropout 0.05, 2 x 100).
 
 Each variant: EntityTaggerNet (the component's torch module) over whole documents read in
 windows of 128 (context 16), batches of ~1000 words, Adam + warmup_linear, global clip 5,
