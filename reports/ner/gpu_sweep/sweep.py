@@ -2,7 +2,7 @@
 defaults are the config as it was before these sweeps (GloVe 50d, word dropout 0.05, 2 x 100).
 
 Each variant: EntityTaggerNet (the component's torch module) over whole documents read in
-windows of 128 (context 16), batches of ~1000 words, Adam + warmup_linear, global clip 5,
+windows of 128 (context 16; `window` changes it), batches of ~1000 words, Adam + warmup_linear, global clip 5,
 optional thinc-style parameter averaging (evaluated with the averages). Entity F1 on dev
 and test every `eval_every` steps; the run's result is the test F1 at the best dev F1.
 """
@@ -15,6 +15,7 @@ from spacy_rnn.models.encoder import SequenceBatch
 from spacy_rnn.models.ner import EntityTaggerNet
 
 DATA = TAGS = None  # set by load_data()
+WINDOW = (128, 16)  # (window_size, window_context); set by run()
 
 
 def load_data(name):
@@ -24,7 +25,8 @@ def load_data(name):
     TAGS = DATA["tags"]
 
 
-def windows_of(n, size=128, context=16):
+def windows_of(n):
+    size, context = WINDOW
     if n <= size:
         return [(0, n, 0, n)]
     step = size - 2 * context
@@ -127,7 +129,9 @@ def evaluate(net, docs, vectors, device):
 
 
 def run(name, steps=8000, lr=0.002, warmup=200, batch_words=1000, average=False, seed=0, eval_every=500,
-        init_glove=False, max_minutes=8.0, **enc):
+        init_glove=False, max_minutes=8.0, window=(128, 16), **enc):
+    global WINDOW
+    WINDOW = tuple(window)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed); random.seed(seed)
     encoder = dict(n_words=DATA["n_words"], word_width=100, vectors_width=50, n_chars=DATA["n_chars"], char_width=30,
@@ -210,6 +214,22 @@ for seed in (0, 1):
         "t_wd50_h200_d1" + suffix: {**SHORTER, "word_dropout": 0.5, "hidden_width": 200, "depth": 1, "seed": seed},
         "t_wd50_avg" + suffix: {**SHORTER, "word_dropout": 0.5, "average": True, "seed": seed},
         "t_wd50_drop03" + suffix: {**SHORTER, "word_dropout": 0.5, "dropout": 0.3, "seed": seed},
+    })
+
+# Fourth and fifth sweeps: around the committed config (MiniLM table, word dropout 0.5, one
+# 200-unit layer), 2,400-step schedules, seeds 0-2 (sweep.md lists which ran).
+COMMITTED = {**SHORTER, "word_dropout": 0.5, "hidden_width": 200, "depth": 1}
+for seed in (0, 1, 2):
+    suffix = f"_s{seed}"
+    VARIANTS.update({
+        "u_base" + suffix: {**COMMITTED, "seed": seed},
+        "u_win256" + suffix: {**COMMITTED, "window": [256, 32], "seed": seed},
+        "u_drop03" + suffix: {**COMMITTED, "dropout": 0.3, "seed": seed},
+        "u_drop04" + suffix: {**COMMITTED, "dropout": 0.4, "seed": seed},
+        "u_char100" + suffix: {**COMMITTED, "char_filters": 100, "seed": seed},
+        "u_lr003" + suffix: {**COMMITTED, "lr": 0.003, "seed": seed},
+        "u_lr004" + suffix: {**COMMITTED, "lr": 0.004, "seed": seed},
+        "u_drop03_lr003" + suffix: {**COMMITTED, "dropout": 0.3, "lr": 0.003, "seed": seed},
     })
 
 if __name__ == "__main__":
