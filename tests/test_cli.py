@@ -4,28 +4,39 @@ import sys
 import time
 
 import pytest
+import srsly
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
 from spacy_rnn.cli import app
+from spacy_rnn.corpora.counts import COUNTS
 
-from conftest import ROOT
+from helpers import ROOT, project_scripts
 
 runner = CliRunner()
 COMMANDS = [
     "fetch-corpus",
     "convert-conllu",
-    "convert-hf-tagging",
     "convert-conll2003",
+    "convert-sst",
+    "convert-sst2",
+    "convert-imdb",
+    "convert-lm-text",
+    "convert-hf-tagging",
     "convert-hf-ner",
+    "convert-hf-text",
     "init-vectors",
     "train",
     "evaluate-tagger",
     "evaluate-ner",
     "evaluate-textcat",
     "benchmark-speed",
+    "ablate-ner",
+    "kneser-ney",
+    "train-lm",
+    "evaluate-lm",
 ]
 
 
@@ -35,6 +46,12 @@ def test_help_does_not_import_torch_or_spacy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     assert time.perf_counter() - start < 10
+
+
+def test_python_m_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "spacy_rnn", "--help"], capture_output=True, text=True, check=True)
+    listed = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("│ ") and line[2] != " "]
+    assert [name for name in listed if not name.startswith("-")] == COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -49,6 +66,39 @@ def test_convert_conllu_checks_official_counts(tmp_path):
     assert ok.exit_code == 0 and "4 sentences" in ok.output
     bad = runner.invoke(app, ["convert-conllu", str(fixture), str(tmp_path / "bad.spacy"), "--expect-sentences", "5"])
     assert bad.exit_code == 1 and "expected 5 sentences, found 4" in bad.output
+
+
+def test_expect_counts_checks_a_published_entry(tmp_path):
+    fixture = ROOT / "tests" / "fixtures" / "mini.conllu"
+    args = ["convert-conllu", str(fixture), str(tmp_path / "out.spacy"), "--expect-counts"]
+    unknown = runner.invoke(app, [*args, "ud_en_ewt/nope"])
+    assert unknown.exit_code == 1 and "no published counts for 'ud_en_ewt/nope'" in unknown.output
+    other_units = runner.invoke(app, [*args, "conll2003/dev"])
+    assert other_units.exit_code == 1 and "does not count docs, entities" in other_units.output
+    assert not (tmp_path / "out.spacy").exists()  # both failed before converting
+    ewt = runner.invoke(app, [*args, "ud_en_ewt/dev"])
+    assert ewt.exit_code == 1 and "expected 2,001 sentences, found 4" in ewt.output
+
+
+def test_project_checks_every_converted_docbin_against_its_published_counts():
+    commands = srsly.read_yaml(ROOT / "project.yml")["commands"]
+    checked = []
+    for name in [command["name"] for command in commands]:
+        for args in project_scripts(name):
+            if args[:3] != ["python", "-m", "spacy_rnn"] or not args[3].startswith("convert-"):
+                continue
+            assert [arg for arg in args if arg.startswith("--expect")] == ["--expect-counts"], args
+            entry = args[args.index("--expect-counts") + 1]
+            assert args[5] == f"corpus/{entry}.spacy"
+            checked.append(entry)
+    assert sorted(checked) == sorted(set(COUNTS) - {"ptb/train"})
+
+
+def test_convert_conllu_rejects_n_sents_0(tmp_path):
+    fixture = ROOT / "tests" / "fixtures" / "mini.conllu"
+    result = runner.invoke(app, ["convert-conllu", str(fixture), str(tmp_path / "out.spacy"), "--n-sents", "0"])
+    assert result.exit_code == 1 and "--n-sents must be at least 1, got 0" in result.output
+    assert not (tmp_path / "out.spacy").exists()
 
 
 def test_convert_conllu_names_file_and_line_of_malformed_input(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.util import load_config, load_model_from_config
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))
 

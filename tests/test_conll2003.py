@@ -1,10 +1,8 @@
 """CoNLL-2003 English NER: IOB1/IOB2 decoding, the file reader, Hugging Face rows and the CLI."""
 import re
-import shlex
 from pathlib import Path
 
 import pytest
-import srsly
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
@@ -13,22 +11,19 @@ from typer.testing import CliRunner
 from spacy_rnn.cli import app
 from spacy_rnn.corpora import CorpusFormatError
 from spacy_rnn.corpora.conll2003 import convert_conll2003, iob1_to_spans, iob2_to_spans, read_conll2003
-from spacy_rnn.corpora.conllu import CorpusStats
+from spacy_rnn.corpora.counts import COUNTS
+from spacy_rnn.corpora.docbin import CorpusStats
 from spacy_rnn.corpora.fetch import fetch_corpus, load_corpus_declarations
 from spacy_rnn.corpora.hf import convert_hf_ner, docs_from_hf_ner
 
-from conftest import ROOT, SHARED_CORPORA
+from helpers import ROOT, SHARED_CORPORA, project_scripts
 
 FIXTURE = ROOT / "tests" / "fixtures" / "mini.conll2003"
 DOCSTART = "-DOCSTART- -X- O O"
 # The label order of the Hugging Face hub's "conll2003" dataset.
 HUB_NER_NAMES = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-# (docs, sentences, tokens, entities): one Doc per -DOCSTART-, then the published sizes.
-REAL_COUNTS = {
-    "eng.train": (946, 14041, 203621, 23499),
-    "eng.testa": (216, 3250, 51362, 5942),
-    "eng.testb": (231, 3453, 46435, 5648),
-}
+# The real files and the entries of their published counts.
+REAL_FILES = {"eng.train": "conll2003/train", "eng.testa": "conll2003/dev", "eng.testb": "conll2003/test"}
 needs_real_files = pytest.mark.skipif(
     not (SHARED_CORPORA / "conll2003").is_dir(), reason="no local CoNLL-2003"
 )
@@ -213,16 +208,19 @@ def test_convert_writes_a_docbin_that_round_trips(tmp_path):
 
 
 @needs_real_files
-@pytest.mark.parametrize("name", REAL_COUNTS)
+@pytest.mark.parametrize("name", REAL_FILES)
 def test_real_files_have_the_published_counts(tmp_path, name):
     stats = convert_conll2003(SHARED_CORPORA / "conll2003" / name, tmp_path / f"{name}.spacy")
-    assert (stats.n_docs, stats.n_sentences, stats.n_tokens, stats.n_entities) == REAL_COUNTS[name]
+    counts = COUNTS[REAL_FILES[name]]
+    assert (stats.n_docs, stats.n_sentences, stats.n_tokens, stats.n_entities) == (
+        counts["docs"], counts["sentences"], counts["tokens"], counts["entities"]
+    )
 
 
 @needs_real_files
 def test_real_files_break_strict_iob1_only_with_two_b_tags_after_o():
     violations = []
-    for name in REAL_COUNTS:
+    for name in REAL_FILES:
         previous = "O"
         lines = (SHARED_CORPORA / "conll2003" / name).read_text(encoding="utf8").splitlines()
         for line_no, line in enumerate(lines, start=1):
@@ -240,22 +238,12 @@ def test_real_files_break_strict_iob1_only_with_two_b_tags_after_o():
 def test_project_declares_conll2003_with_the_mirror_checksums(tmp_path):
     declarations = load_corpus_declarations(ROOT / "project.yml")
     paths = fetch_corpus("conll2003", declarations, tmp_path, SHARED_CORPORA)
-    assert [path.name for path in paths] == list(REAL_COUNTS)
+    assert [path.name for path in paths] == list(REAL_FILES)
 
 
-def test_project_checks_the_published_counts():
-    commands = srsly.read_yaml(ROOT / "project.yml")["commands"]
-    (command,) = [c for c in commands if c["name"] == "convert-conll2003"]
-    checked = {}
-    for script in command["script"]:
-        args = shlex.split(script)
-        options = dict(zip(args[6::2], map(int, args[7::2])))
-        checked[Path(args[4]).name] = (
-            options["--expect-sentences"],
-            options["--expect-tokens"],
-            options["--expect-entities"],
-        )
-    assert checked == {name: counts[1:] for name, counts in REAL_COUNTS.items()}
+def test_project_converts_each_file_to_the_docbin_of_its_counts():
+    converted = {Path(args[4]).name: args[5] for args in project_scripts("convert-conll2003")}
+    assert converted == {name: f"corpus/{counts}.spacy" for name, counts in REAL_FILES.items()}
 
 
 # Hugging Face datasets: one sentence per row, IOB2 tags.

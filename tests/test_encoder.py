@@ -9,15 +9,21 @@ import srsly
 import torch
 from spacy.tokens import Doc
 
-from spacy_rnn.layers import deserialize_net, doc_windows, serialize_net
-from spacy_rnn.models.encoder import CharCNN, SequenceBatch, SequenceEncoder
+from spacy_rnn.featurize import doc_windows
+from spacy_rnn.layers import deserialize_net, serialize_net
+from spacy_rnn.models.encoder import CharCNN, RNNEncoder, RNNEncoderSettings, SequenceBatch
 from spacy_rnn.models.tagger import TaggerNet
 from spacy_rnn.pipes.base import IGNORE_INDEX, softmax_cross_entropy
 
-ENCODER = dict(
-    n_words=20, word_width=6, vectors_width=3, n_chars=12, char_width=4, char_filters=5, char_kernel=3,
-    hidden_width=7, depth=2, cell="lstm", bidirectional=True, dropout=0.0, word_dropout=0.0,
+SETTINGS = dict(
+    word_width=6, char_width=4, char_filters=5, char_kernel=3, hidden_width=7, depth=2, cell="lstm",
+    bidirectional=True, dropout=0.0, word_dropout=0.0,
 )
+SIZES = dict(n_words=20, n_chars=12, vectors_width=3)
+
+
+def make_encoder(**settings) -> RNNEncoder:
+    return RNNEncoder(RNNEncoderSettings(**{**SETTINGS, **settings}), **SIZES)
 
 
 def random_batch(lengths, vectors_width=3, seed=0):
@@ -55,7 +61,7 @@ def single(batch, row):
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
     torch.manual_seed(0)
-    encoder = SequenceEncoder(**{**ENCODER, "cell": cell, "bidirectional": bidirectional}).eval()
+    encoder = make_encoder(cell=cell, bidirectional=bidirectional).eval()
     batch = random_batch([5, 2, 9])
     batched = encoder(batch)
     for row, length in enumerate([5, 2, 9]):
@@ -66,7 +72,7 @@ def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
 
 def test_unknown_cell_is_rejected():
     with pytest.raises(ValueError, match="cell must be one of"):
-        SequenceEncoder(**{**ENCODER, "cell": "transformer"})
+        make_encoder(cell="transformer")
 
 
 def test_char_features_ignore_padding():
@@ -79,7 +85,7 @@ def test_char_features_ignore_padding():
 
 def test_word_dropout_only_replaces_known_words_while_training():
     torch.manual_seed(0)
-    encoder = SequenceEncoder(**{**ENCODER, "word_dropout": 1.0})
+    encoder = make_encoder(word_dropout=1.0)
     seen = []
     encoder.word_embed.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
     batch = random_batch([4, 3])
@@ -92,7 +98,7 @@ def test_word_dropout_only_replaces_known_words_while_training():
 
 def test_tagger_net_emits_logits_for_requested_tokens():
     torch.manual_seed(0)
-    net = TaggerNet(encoder=ENCODER, heads={"pos": 4, "tag": 9}).eval()
+    net = TaggerNet(encoder=make_encoder(), heads={"pos": 4, "tag": 9}).eval()
     batch = random_batch([3, 5])
     outputs = net(batch)
     assert outputs["pos"].shape == (8, 4) and outputs["tag"].shape == (8, 9)
@@ -132,7 +138,7 @@ def test_windows_follow_sentence_boundaries():
 
 def test_serialized_net_is_rebuilt_from_hyperparameters():
     torch.manual_seed(0)
-    net = TaggerNet(encoder=ENCODER, heads={"pos": 4}).eval()
+    net = TaggerNet(encoder=make_encoder(), heads={"pos": 4}).eval()
     loaded = deserialize_net(torch.nn.Module(), serialize_net(net), torch.device("cpu")).eval()
     batch = random_batch([4, 2])
     torch.testing.assert_close(net(batch)["pos"], loaded(batch)["pos"], rtol=0, atol=0)
@@ -147,7 +153,8 @@ def test_loading_never_unpickles_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     buffer = io.BytesIO()
     torch.save({"weight": _Exploit()}, buffer)
-    data = srsly.msgpack_dumps({"net": "TaggerNet", "hparams": {"encoder": ENCODER, "heads": {"pos": 4}}, "state": buffer.getvalue()})
+    legacy_encoder = {**SETTINGS, **SIZES}  # the first release's format: encoder arguments inline
+    data = srsly.msgpack_dumps({"net": "TaggerNet", "hparams": {"encoder": legacy_encoder, "heads": {"pos": 4}}, "state": buffer.getvalue()})
     with pytest.raises(pickle.UnpicklingError):
         deserialize_net(torch.nn.Module(), data, torch.device("cpu"))
     assert not (tmp_path / "pwned_by_pickle").exists()
@@ -164,7 +171,7 @@ def test_unknown_module_names_are_refused():
 def test_padded_run_equals_packed_run(cell, bidirectional):
     """packed=False: the same states (zeros at padding) and the same gradients."""
     torch.manual_seed(0)
-    encoder = SequenceEncoder(**{**ENCODER, "cell": cell, "bidirectional": bidirectional}).eval()
+    encoder = make_encoder(cell=cell, bidirectional=bidirectional).eval()
     batch = random_batch([5, 2, 9])
     packed, padded = encoder(batch), encoder(batch, packed=False)
     torch.testing.assert_close(padded, packed, rtol=1e-5, atol=1e-6)

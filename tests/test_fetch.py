@@ -121,6 +121,16 @@ def test_checksum_mismatch_names_both_digests_and_keeps_the_mirror(tmp_path, mir
     assert list((dest / "tiny").iterdir()) == []
 
 
+def test_a_corrupt_file_at_dest_is_not_left_in_place_when_fetching_fails(tmp_path, mirror):
+    dest = tmp_path / "assets"
+    (dest / "tiny").mkdir(parents=True)
+    (dest / RELATIVE_PATH).write_bytes(b"corrupt\n")
+    with pytest.raises(CorpusIntegrityError, match="Checksum mismatch"):
+        fetch_corpus("tiny", declare(digest=sha256(b"the declared version")), dest, mirror)
+    assert list((dest / "tiny").iterdir()) == []
+    assert (mirror / RELATIVE_PATH).read_bytes() == CONTENT
+
+
 def test_files_missing_from_the_mirror_are_downloaded(tmp_path):
     source = tmp_path / "remote.conllu"
     source.write_bytes(CONTENT)

@@ -3,7 +3,7 @@ from datasets import ClassLabel, Dataset, Features, Sequence, Value
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from spacy_rnn.corpora.conllu import CorpusStats
+from spacy_rnn.corpora.docbin import CorpusStats
 from spacy_rnn.corpora.hf import convert_hf_tagging, docs_from_hf_tagging
 
 # Label order differs from the UD list on purpose; "_" marks multi-word tokens.

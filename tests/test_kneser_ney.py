@@ -13,7 +13,7 @@ from spacy_rnn.corpora.ptb import PTB_TOKEN_COUNTS, read_sentences
 from spacy_rnn.lm.kneser_ney import FALLBACK_DISCOUNTS, KneserNeyLM, estimate_discounts
 from spacy_rnn.lm.vocab import EOS, UNK, Vocabulary
 
-from conftest import SHARED_CORPORA
+from helpers import SHARED_CORPORA
 
 PTB = SHARED_CORPORA / "ptb"
 

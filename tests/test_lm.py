@@ -1,5 +1,6 @@
-"""The LSTM language model: TBPTT batching, tied weights, the component's probabilities
-checked by hand, bounded windows, generation, training and atomic checkpoints."""
+"""The LSTM language model: tied weights, the component's probabilities checked by hand,
+bounded chunks, generation, the factory's defaults and architectures, the contract every
+component keeps (parametrised over how the pipeline was obtained), and its updates."""
 import math
 import pickle
 import subprocess
@@ -12,46 +13,12 @@ import torch.nn.functional as F
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from spacy_rnn.corpora.ptb import PTB_TOKEN_COUNTS, count_tokens, read_sentences, sentences_from_hf
 from spacy_rnn.layers import get_torch_net
-from spacy_rnn.lm.batching import batchify, bptt_chunks, n_chunks
-from spacy_rnn.lm.trainer import LMTrainingSettings
-from spacy_rnn.lm.training import atomic_save, train_language_model
+from spacy_rnn.lm.step import train_step
 from spacy_rnn.lm.vocab import EOS, UNK, Normalizer, Vocabulary
-from spacy_rnn.models.language_model import LanguageModelNet, detach_state
+from spacy_rnn.models.language_model import LanguageModelSettings
 
-from conftest import SHARED_CORPORA
-
-CORPUS = [
-    "the cat sat on the mat",
-    "the dog sat on the log",
-    "a cat ate the fish",
-    "the dog ate N bones",
-    "a bird sang on the roof",
-]
-TINY_LM = {
-    "@architectures": "lstm.LanguageModel.v1",
-    "embed_width": 16,
-    "hidden_width": 16,
-    "depth": 2,
-    "embed_dropout": 0.0,
-    "layer_dropout": 0.0,
-    "output_dropout": 0.0,
-    "window_size": 5,
-    "batch_size": 2,
-}
-
-
-def make_lm_nlp(**model):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("lstm_lm", name="lm", config={"model": {**TINY_LM, **model}})
-    return nlp
-
-
-def lm_examples(nlp):
-    sentencizer = nlp.get_pipe("sentencizer")
-    return [Example(nlp.make_doc(text), sentencizer(nlp.make_doc(text))) for text in CORPUS]
+from lm_helpers import CORPUS, TINY_LM, by_hand_log_probs, lm_examples, make_lm_nlp, make_net
 
 
 @pytest.fixture(scope="module")
@@ -67,69 +34,18 @@ def lm_nlp():
     return nlp
 
 
-def by_hand_log_probs(net, ids):
-    """log p(ids[i] | ids[:i]) for i >= 1, one token at a time with the state carried."""
-    net.eval()
-    state, out = None, []
-    with torch.no_grad():
-        for current, following in zip(ids, ids[1:]):
-            logits, state = net(torch.tensor([[current]]), state)
-            out.append(float(F.log_softmax(logits[0, -1], dim=-1)[following]))
-    return out
-
-
-# --- truncated BPTT batching -------------------------------------------------------------
-
-
-def test_batchify_cuts_the_stream_into_contiguous_rows():
-    rows = batchify(torch.arange(23), 4)
-    assert rows.tolist() == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14], [15, 16, 17, 18, 19]]
-
-
-@pytest.mark.parametrize("length,bptt", [(20, 3), (21, 5), (10, 20), (35, 7)])
-def test_bptt_chunks_predict_every_position_exactly_once(length, bptt):
-    rows = batchify(torch.arange(length * 2), 2)
-    targets, inputs = [], []
-    for x, y in bptt_chunks(rows, bptt):
-        assert x.shape == y.shape and x.shape[1] <= bptt
-        assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y, x + 1)  # targets = inputs shifted by one
-        inputs.append(x)
-        targets.append(y)
-    assert torch.equal(torch.cat(targets, dim=1), rows[:, 1:])  # nothing lost, nothing repeated
-    assert torch.equal(torch.cat(inputs, dim=1), rows[:, :-1])
-    assert len(targets) == n_chunks(rows, bptt)
-
-
-def test_the_state_carried_between_chunks_is_detached():
-    torch.manual_seed(0)
-    net = LanguageModelNet(n_words=10, embed_width=4, hidden_width=4, depth=1)
-    _, state = net(torch.tensor([[1, 2, 3]]))
-    assert state[0].grad_fn is not None
-    carried = detach_state(state)
-    assert all(s.grad_fn is None and not s.requires_grad for s in carried)
-    assert all(torch.equal(a, b) for a, b in zip(carried, state))
-    # The second chunk's gradients are those of a fresh graph started from the carried values.
-    logits, _ = net(torch.tensor([[4, 5]]), carried)
-    logits.sum().backward()
-    grads = [p.grad.clone() for p in net.parameters()]
-    net.zero_grad()
-    fresh = tuple(s.clone() for s in carried)
-    net(torch.tensor([[4, 5]]), fresh)[0].sum().backward()
-    assert all(torch.equal(a, p.grad) for a, p in zip(grads, net.parameters()))
-
-
 # --- the torch module --------------------------------------------------------------------
 
 
 def test_tied_weights_share_storage():
-    net = LanguageModelNet(n_words=50, embed_width=8, hidden_width=8, depth=2, tied=True)
+    net = make_net(50, 8, 2, tied=True)
     assert net.decoder.weight is net.embed.weight
     assert net.decoder.weight.data_ptr() == net.embed.weight.data_ptr()
     assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in set(net.parameters()))
-    untied = LanguageModelNet(n_words=50, embed_width=8, hidden_width=8, depth=2, tied=False)
+    untied = make_net(50, 8, 2, tied=False)
     assert untied.decoder.weight.data_ptr() != untied.embed.weight.data_ptr()
     with pytest.raises(ValueError, match="embed_width == hidden_width"):
-        LanguageModelNet(n_words=50, embed_width=8, hidden_width=6, depth=1, tied=True)
+        LanguageModelSettings(embed_width=8, hidden_width=6, depth=1, tied=True)
 
 
 def test_tied_weights_stay_tied_after_loading(lm_nlp, tmp_path):
@@ -140,7 +56,7 @@ def test_tied_weights_stay_tied_after_loading(lm_nlp, tmp_path):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_every_cell_gives_logits_over_the_vocabulary(cell):
-    net = LanguageModelNet(n_words=30, embed_width=8, hidden_width=8, depth=2, cell=cell)
+    net = make_net(30, 8, 2, cell=cell)
     logits, state = net(torch.tensor([[1, 2, 3], [4, 5, 6]]))
     assert logits.shape == (2, 3, 30)
     logits, _ = net(torch.tensor([[7], [8]]), state)
@@ -190,24 +106,14 @@ def test_perplexity_equals_exp_of_the_mean_nll_computed_by_hand(lm_nlp):
     assert [s for s in surprisals if s is not None] == pytest.approx(expected, rel=1e-5)
 
 
-def test_windows_carry_the_state_so_results_do_not_depend_on_window_size(lm_nlp):
-    """window_size 5 reads a 40-token doc in 8 windows: same numbers as one token at a time."""
+def test_chunks_carry_the_state_so_results_do_not_depend_on_chunk_size(lm_nlp):
+    """chunk_size 5 reads a 40-token doc in 8 chunks: same numbers as one token at a time."""
     lm = lm_nlp.get_pipe("lm")
     doc = lm_nlp.make_doc(" ".join(CORPUS * 2))
     lm(doc)
     ids, _ = lm.doc_stream(doc)
-    assert len(ids) > 8 * lm.model.attrs["settings"]["window_size"]
+    assert len(ids) > 8 * lm.model.attrs["chunk_size"]
     assert doc._.log_prob == pytest.approx(sum(by_hand_log_probs(lm.net, ids)), rel=1e-5)
-
-
-def test_batched_predictions_equal_one_doc_at_a_time(lm_nlp):
-    lm = lm_nlp.get_pipe("lm")
-    docs = [lm_nlp.make_doc(text) for text in ["a cat", " ".join(CORPUS), "the dog sat", ""]]
-    batched = lm.predict(docs)
-    for doc, (log_probs, positions) in zip(docs, batched):
-        alone, alone_positions = lm.predict([doc])[0]
-        assert positions == alone_positions
-        torch.testing.assert_close(torch.from_numpy(log_probs), torch.from_numpy(alone), rtol=1e-5, atol=1e-6)
 
 
 def test_next_words_are_the_most_probable_continuations(lm_nlp):
@@ -239,30 +145,6 @@ def test_generation_is_seeded_and_respects_top_k(lm_nlp):
         lm.generate(prompt, temperature=0)
 
 
-def test_empty_whitespace_and_emoji_texts(lm_nlp):
-    for text in ["", "   \n ", ". , !"]:
-        doc = lm_nlp(text)
-        assert doc._.perplexity is None and doc._.lm_n_tokens == 0 and doc._.log_prob == 0.0
-    doc = lm_nlp("the 🐈 sat 👍🏽")
-    assert doc._.lm_n_tokens == len(doc) + 1 and math.isfinite(doc._.perplexity)  # emoji are <unk> words
-    assert doc[1]._.surprisal is not None  # an unknown word: <unk>
-
-
-def test_a_very_long_text_is_read_in_bounded_windows(lm_nlp):
-    lm = lm_nlp.get_pipe("lm")
-    text = " ".join(CORPUS) + " "
-    doc = lm_nlp.make_doc(text * 2000)  # 50,000 tokens, no sentence boundaries
-    longest = []
-    hook = lm.net.rnn.register_forward_hook(lambda module, args, out: longest.append(args[0].shape[1]))
-    try:
-        lm(doc)
-    finally:
-        hook.remove()
-    assert doc._.lm_n_tokens == len(doc) + 1
-    assert max(longest) <= lm.model.attrs["settings"]["window_size"]
-    assert math.isfinite(doc._.perplexity)
-
-
 def test_perplexity_flows_through_spacys_scorer(lm_nlp):
     examples = lm_examples(lm_nlp)
     scores = lm_nlp.evaluate(examples)
@@ -272,15 +154,112 @@ def test_perplexity_flows_through_spacys_scorer(lm_nlp):
     assert scores["lm_perplexity"] < 3.0  # overfitted
 
 
-def test_round_trips_give_identical_numbers(lm_nlp, tmp_path):
-    text = "The cat sat on the mat. A bird sang"
-    expected = [t._.surprisal for t in lm_nlp(text)]
-    lm_nlp.to_disk(tmp_path / "nlp")
-    assert [t._.surprisal for t in spacy.load(tmp_path / "nlp")(text)] == expected
-    fresh = make_lm_nlp()
-    fresh.from_bytes(lm_nlp.to_bytes())
-    assert [t._.surprisal for t in fresh(text)] == expected
-    assert [t._.surprisal for t in pickle.loads(pickle.dumps(lm_nlp))(text)] == expected
+# --- the factory and its architectures --------------------------------------------------
+
+
+def test_add_pipe_with_the_default_config():
+    """The default model is a config block (it was a string: ConfigValidationError)."""
+    nlp = spacy.blank("en")
+    lm = nlp.add_pipe("lstm_lm")
+    model_config = nlp.config["components"]["lstm_lm"]["model"]
+    assert model_config["@architectures"] == "spacy_rnn.LanguageModel.v1"
+    assert (model_config["chunk_size"], model_config["max_batch_docs"]) == (256, 16)
+    lm.initialize(lambda: [], nlp=nlp, words=["the", "cat"])
+    assert lm.net.settings == LanguageModelSettings()  # 2 x 400 tied LSTM, dropout 0.4
+    assert math.isfinite(nlp("the cat")._.perplexity)
+
+
+def test_the_legacy_architecture_name_takes_the_old_setting_names():
+    """`lstm.LanguageModel.v1` (pipelines saved before the rename): window_size is chunk_size,
+    batch_size max_batch_docs; the module is the same."""
+    legacy = {key: value for key, value in TINY_LM.items() if key not in ("chunk_size", "max_batch_docs")}
+    nlp = spacy.blank("en")
+    legacy.update({"@architectures": "lstm.LanguageModel.v1", "window_size": 7, "batch_size": 3})
+    lm = nlp.add_pipe("lstm_lm", config={"model": legacy})
+    assert (lm.model.attrs["chunk_size"], lm.model.attrs["max_batch_docs"]) == (7, 3)
+    lm.initialize(lambda: [], nlp=nlp, words=["the", "cat"])
+    assert lm.net.settings == LanguageModelSettings.take(TINY_LM)
+
+
+@pytest.mark.parametrize("setting", ["chunk_size", "max_batch_docs"])
+def test_reading_settings_must_be_positive(setting):
+    with pytest.raises(ValueError, match=setting):
+        make_lm_nlp(**{setting: 0})
+
+
+# --- the contract every component keeps, for the trained pipeline and its copies ---------
+
+TEXTS = ["The cat sat on the mat. A bird sang", "a dog", "Zyx qwv 42 !", "the fish ate the cat. The end"]
+
+
+def annotations(doc):
+    return [t._.surprisal for t in doc], doc._.log_prob, doc._.lm_n_tokens, doc._.perplexity
+
+
+@pytest.fixture(params=["trained", "from_disk", "from_bytes", "unpickled"], scope="module")
+def pipeline(request, lm_nlp, tmp_path_factory):
+    """The overfitted pipeline, or a copy of it loaded back (shared: do not modify it)."""
+    if request.param == "from_disk":
+        path = tmp_path_factory.mktemp("lm") / "nlp"
+        lm_nlp.to_disk(path)
+        return spacy.load(path)
+    if request.param == "from_bytes":
+        return make_lm_nlp().from_bytes(lm_nlp.to_bytes())
+    if request.param == "unpickled":
+        return pickle.loads(pickle.dumps(lm_nlp))
+    return lm_nlp
+
+
+def test_copies_give_identical_numbers(pipeline, lm_nlp):
+    assert [annotations(pipeline(text)) for text in TEXTS] == [annotations(lm_nlp(text)) for text in TEXTS]
+    doc = lm_nlp("the cat sat on the")
+    assert pipeline.get_pipe("lm").next_words(doc) == lm_nlp.get_pipe("lm").next_words(doc)
+    assert pipeline.get_pipe("lm").model.attrs["chunk_size"] == 5
+
+
+def test_pipe_equals_call_doc_by_doc(pipeline):
+    """Up to float rounding: docs read together are padded to the longest (see the next test)."""
+    texts = ["The dog sat .", "", "a bird sang on the roof of the old red house", "Is this Paris ?"]
+    for piped, text in zip(pipeline.pipe(texts, batch_size=3), texts):
+        surprisals, *totals = annotations(piped)
+        alone_surprisals, *alone_totals = annotations(pipeline(text))
+        assert [s is None for s in surprisals] == [s is None for s in alone_surprisals]
+        assert [s for s in surprisals if s is not None] == pytest.approx([s for s in alone_surprisals if s is not None], rel=1e-5)
+        assert totals == pytest.approx(alone_totals, rel=1e-5)
+
+
+def test_batched_predictions_equal_one_doc_at_a_time(pipeline):
+    lm = pipeline.get_pipe("lm")
+    docs = [pipeline.make_doc(text) for text in ["a cat", " ".join(CORPUS), "the dog sat", ""]]
+    batched = lm.predict(docs)
+    for doc, (log_probs, positions) in zip(docs, batched):
+        alone, alone_positions = lm.predict([doc])[0]
+        assert positions == alone_positions
+        torch.testing.assert_close(torch.from_numpy(log_probs), torch.from_numpy(alone), rtol=1e-5, atol=1e-6)
+
+
+def test_empty_whitespace_and_emoji_texts(pipeline):
+    for text in ["", "   \n ", ". , !"]:
+        doc = pipeline(text)
+        assert doc._.perplexity is None and doc._.lm_n_tokens == 0 and doc._.log_prob == 0.0
+    assert list(pipeline.pipe([])) == []
+    doc = pipeline("the 🐈 sat 👍🏽")
+    assert doc._.lm_n_tokens == len(doc) + 1 and math.isfinite(doc._.perplexity)  # emoji are <unk> words
+    assert doc[1]._.surprisal is not None  # an unknown word: <unk>
+
+
+def test_a_long_text_is_read_in_bounded_chunks(pipeline):
+    lm = pipeline.get_pipe("lm")
+    doc = pipeline.make_doc((" ".join(CORPUS) + " ") * 400)  # 10,000 tokens, no sentence boundaries
+    longest = []
+    hook = lm.net.rnn.register_forward_hook(lambda module, args, out: longest.append(args[0].shape[1]))
+    try:
+        lm(doc)
+    finally:
+        hook.remove()
+    assert doc._.lm_n_tokens == len(doc) + 1
+    assert max(longest) <= lm.model.attrs["chunk_size"] == 5
+    assert math.isfinite(doc._.perplexity)
 
 
 def test_a_fresh_process_loads_the_model_through_entry_points(lm_nlp, tmp_path):
@@ -292,14 +271,71 @@ def test_a_fresh_process_loads_the_model_through_entry_points(lm_nlp, tmp_path):
     assert float(out.stdout) == lm_nlp(text)._.log_prob
 
 
-def test_update_clips_gradients_to_the_configured_norm():
+# --- updates (the `spacy train` path) ----------------------------------------------------
+
+
+def test_update_clips_gradients_to_the_configured_norm(monkeypatch):
     nlp = make_lm_nlp()
     optimizer = nlp.initialize(lambda: lm_examples(nlp))
     lm = nlp.get_pipe("lm")
     lm.cfg["max_grad_norm"] = 1e-3
+    seen = []
+    original = lm.model.shims[0].finish_update
+
+    def record(sgd):
+        seen.append(torch.norm(torch.stack([p.grad.norm() for p in lm.net.parameters() if p.grad is not None])))
+        original(sgd)
+
+    monkeypatch.setattr(lm.model.shims[0], "finish_update", record)
     nlp.update(lm_examples(nlp), sgd=optimizer)
     (norm_before_clipping,) = lm.drain_grad_norms()
     assert norm_before_clipping > 1e-3
+    assert float(seen[0]) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_averaged_parameters_are_used_inside_use_params_and_restored_after():
+    nlp = make_lm_nlp()
+    optimizer = nlp.initialize(lambda: lm_examples(nlp))
+    optimizer.averages = {}  # what `use_averages = true` sets up
+    for _ in range(3):
+        nlp.update(lm_examples(nlp), sgd=optimizer)
+    lm = nlp.get_pipe("lm")
+    shim_id = lm.model.shims[0].id
+    trained = {name: param.detach().clone() for name, param in lm.net.named_parameters()}
+    assert {(shim_id, name) for name in trained} <= set(optimizer.averages)
+    with nlp.use_params(optimizer.averages):
+        for name, param in lm.net.named_parameters():
+            assert torch.allclose(param, torch.as_tensor(optimizer.averages[(shim_id, name)]).reshape(param.shape))
+        assert not all(torch.equal(param, trained[name]) for name, param in lm.net.named_parameters())
+    for name, param in lm.net.named_parameters():
+        assert torch.equal(param, trained[name]), name
+
+
+def test_the_update_and_train_lm_share_the_step():
+    """On a doc read as one chunk, accumulate_gradients (`spacy train`) and train_step
+    (`train-lm`) give the same loss and the same gradients, bit for bit."""
+    nlp = make_lm_nlp(chunk_size=64)
+    nlp.initialize(lambda: lm_examples(nlp))
+    lm = nlp.get_pipe("lm")
+    example = lm_examples(nlp)[0]
+    update_loss = lm.accumulate_gradients([example])
+    update_grads = [p.grad.clone() for p in lm.net.parameters()]
+    ids = torch.tensor([lm.doc_stream(example.reference)[0]])
+    optimizer = torch.optim.SGD(lm.net.parameters(), lr=0.0)
+    step_loss, _, _ = train_step(lm.net, optimizer, ids[:, :-1], ids[:, 1:], None, max_grad_norm=math.inf)
+    assert step_loss == update_loss
+    assert all(torch.equal(a, p.grad) for a, p in zip(update_grads, lm.net.parameters()))
+
+
+def test_the_update_loss_is_the_mean_cross_entropy_of_the_docs():
+    """Read in chunks of 5 with the state carried: the loss is the mean NLL per predicted token."""
+    nlp = make_lm_nlp()
+    nlp.initialize(lambda: lm_examples(nlp))
+    lm = nlp.get_pipe("lm")
+    examples = lm_examples(nlp)
+    streams = [lm.doc_stream(eg.reference)[0] for eg in examples]
+    log_probs = [lp for ids in streams for lp in by_hand_log_probs(lm.net, ids)]
+    assert lm.accumulate_gradients(examples) == pytest.approx(-sum(log_probs) / len(log_probs), rel=1e-5)
 
 
 def test_seeded_updates_are_reproducible():
@@ -320,7 +356,7 @@ def test_an_uninitialized_model_says_so():
         make_lm_nlp()("the cat")
 
 
-def test_update_reads_long_docs_in_windows_and_ignores_empty_ones():
+def test_update_reads_long_docs_in_chunks_and_ignores_empty_ones():
     nlp = make_lm_nlp()
     optimizer = nlp.initialize(lambda: lm_examples(nlp))
     empty = Example(nlp.make_doc(""), nlp.make_doc(""))
@@ -328,83 +364,3 @@ def test_update_reads_long_docs_in_windows_and_ignores_empty_ones():
     long_doc = nlp.make_doc(" ".join(CORPUS * 20))
     losses = nlp.update([Example(long_doc, long_doc)], sgd=optimizer)
     assert math.isfinite(losses["lm"]) and losses["lm"] > 0
-
-
-# --- training ----------------------------------------------------------------------------
-
-
-def training_settings(**overrides):
-    return LMTrainingSettings(**{"batch_size": 2, "bptt": 5, "learning_rate": 5.0, "max_epochs": 30, "log_every": 5, **overrides})
-
-
-def test_training_lowers_dev_perplexity_and_keeps_the_best_pipeline(tmp_path):
-    nlp = make_lm_nlp()
-    sentences = [text.split() for text in CORPUS] * 4
-    record = train_language_model(nlp, sentences, sentences[:5], training_settings(), tmp_path)
-    perplexities = [e["dev_perplexity"] for e in record["evaluations"]]
-    assert perplexities[0] > 2 * min(perplexities)
-    assert record["best_dev_perplexity"] == min(perplexities)
-    assert (tmp_path / "training_log.jsonl").read_text().count('"type": "eval"') == len(perplexities)
-    best = spacy.load(tmp_path / "model-best")
-    assert best.pipe_names == ["sentencizer", "lm"]
-    doc = best(" ".join(CORPUS[:5]).replace(" the", ". The"))
-    assert math.isfinite(doc._.perplexity)
-
-
-def test_training_is_reproducible_with_a_seed(tmp_path):
-    sentences = [text.split() for text in CORPUS] * 2
-    records = [
-        train_language_model(make_lm_nlp(), sentences, sentences, training_settings(max_epochs=3), tmp_path / str(i))
-        for i in range(2)
-    ]
-    assert [e["dev_perplexity"] for e in records[0]["evaluations"]] == [e["dev_perplexity"] for e in records[1]["evaluations"]]
-
-
-def test_a_hugging_face_dataset_with_a_text_column_is_a_training_corpus(tmp_path):
-    datasets = pytest.importorskip("datasets")
-    dataset = datasets.Dataset.from_dict({"text": ["The cat sat.\nThe dog ran.", "A bird sang", ""]})
-    sentences = list(sentences_from_hf(dataset))
-    assert sentences == [["The", "cat", "sat."], ["The", "dog", "ran."], ["A", "bird", "sang"], []]
-    record = train_language_model(make_lm_nlp(), sentences * 3, sentences, training_settings(max_epochs=2), tmp_path)
-    assert record["vocabulary_size"] == 2 + len({"the", "cat", "sat.", "dog", "ran.", "a", "bird", "sang"})
-    with pytest.raises(ValueError, match="Row 0: no column 'sentence'"):
-        list(sentences_from_hf(dataset, column="sentence"))
-
-
-def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(lm_nlp, tmp_path, monkeypatch):
-    atomic_save(lm_nlp, tmp_path / "model-best")
-    before = sorted(p.name for p in (tmp_path / "model-best").rglob("*"))
-
-    def crash(path, *args, **kwargs):
-        (path / "half-written").parent.mkdir(parents=True, exist_ok=True)
-        (path / "half-written").write_text("")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(lm_nlp, "to_disk", crash)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_save(lm_nlp, tmp_path / "model-best")
-    assert sorted(p.name for p in (tmp_path / "model-best").rglob("*")) == before
-    assert spacy.load(tmp_path / "model-best")("the cat")._.perplexity is not None
-
-
-def test_settings_reject_unknown_choices():
-    with pytest.raises(ValueError, match="optimizer"):
-        LMTrainingSettings(optimizer="rmsprop")
-    with pytest.raises(ValueError, match="mixed_precision"):
-        LMTrainingSettings(mixed_precision="fp8")
-
-
-# --- the corpus --------------------------------------------------------------------------
-
-
-def test_corpus_errors_name_the_file_and_line(tmp_path):
-    path = tmp_path / "bad.txt"
-    path.write_bytes(b"the cat\nsat \xff on\n")
-    with pytest.raises(ValueError, match=r"bad.txt:2: not UTF-8"):
-        list(read_sentences(path))
-
-
-@pytest.mark.skipif(not (SHARED_CORPORA / "ptb").is_dir(), reason="needs ../shared/corpora/ptb")
-def test_ptb_token_counts_match_mikolov():
-    for split, expected in PTB_TOKEN_COUNTS.items():
-        assert count_tokens(read_sentences(SHARED_CORPORA / "ptb" / f"ptb.{split}.txt")) == expected

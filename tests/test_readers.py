@@ -5,7 +5,7 @@ import spacy
 from spacy_rnn.corpora.conllu import convert_conllu
 from spacy_rnn.corpora.readers import create_gold_tokens_reader
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_reader_keeps_whole_documents_and_gold_tokens(tmp_path):

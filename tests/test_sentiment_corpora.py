@@ -4,14 +4,12 @@ import gzip
 import io
 import json
 import re
-import shlex
 import tarfile
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import srsly
 from datasets import ClassLabel, Dataset, Features, Value
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
@@ -19,30 +17,15 @@ from typer.testing import CliRunner
 
 from spacy_rnn.cli import app
 from spacy_rnn.corpora import CorpusFormatError, CorpusIntegrityError
+from spacy_rnn.corpora.counts import COUNTS, split_counts
 from spacy_rnn.corpora.fetch import fetch_corpus, load_corpus_declarations, sha256_file
-from spacy_rnn.corpora.sentiment import (
-    BINARY_LABELS,
-    FINE_LABELS,
-    IMDB_REVIEWS,
-    SST2_ROWS,
-    SST_BINARY_SENTENCES,
-    SST_SENTENCES,
-    clean_text,
-    convert_hf_text,
-    convert_imdb,
-    convert_sst,
-    convert_sst2,
-    docs_from_hf_text,
-    exclusive_cats,
-    parse_sst_tree,
-    read_imdb_jsonl,
-    read_sst2_tsv,
-    read_sst_trees,
-    sst_examples,
-    stratified_dev_indices,
-)
+from spacy_rnn.corpora.hf import convert_hf_text, docs_from_hf_text
+from spacy_rnn.corpora.imdb import convert_imdb, read_imdb_jsonl, stratified_dev_indices
+from spacy_rnn.corpora.sst import convert_sst, parse_sst_tree, read_sst_trees, sst_examples
+from spacy_rnn.corpora.sst2 import convert_sst2, read_sst2_tsv
+from spacy_rnn.corpora.textcat import BINARY_LABELS, FINE_LABELS, clean_text, exclusive_cats
 
-from conftest import ROOT, SHARED_CORPORA
+from helpers import ROOT, SHARED_CORPORA, project_scripts
 
 runner = CliRunner()
 
@@ -464,32 +447,14 @@ def test_cli_convert_hf_text_from_a_saved_dataset(glue_sst2, tmp_path):
 # The project: declarations and the published counts.
 
 
-def _commands(name):
-    (command,) = [c for c in srsly.read_yaml(ROOT / "project.yml")["commands"] if c["name"] == name]
-    return command
-
-
-def test_project_checks_the_published_sst_counts():
-    checked = {}
-    for script in _commands("convert-sst")["script"]:
-        args = shlex.split(script)
-        options = {args[i]: args[i + 1] for i in range(6, len(args) - 1) if args[i].startswith("--expect")}
+def test_project_converts_sst_with_the_options_its_outputs_are_named_after():
+    for args in project_scripts("convert-sst"):
+        output = Path(args[5])
         granularity = args[args.index("--granularity") + 1]
-        key = (Path(args[5]).parent.name, Path(args[5]).stem)
-        checked[key] = (granularity, int(options["--expect-sentences"]), int(options["--expect-docs"]))
-        assert ("--phrases" in args) == ("phrases" in key[1])
-        assert ("--dedupe" in args) == key[1].endswith("_unique")
-    for split, n in SST_SENTENCES.items():
-        assert checked["sst", split] == ("fine", n, n)
-        assert checked["sst_binary", split] == ("binary", n, SST_BINARY_SENTENCES[split])
-    assert checked["sst", "train_phrases"] == ("fine", 8544, 318_582)
-    assert checked["sst_binary", "train_phrases"] == ("binary", 8544, 98_794)
-    assert checked["sst", "train_phrases_unique"] == ("fine", 8544, 159_286)
-    assert checked["sst_binary", "train_phrases_unique"] == ("binary", 8544, 77_626)
-    expected = {Path(shlex.split(s)[4]).stem: int(shlex.split(s)[-1]) for s in _commands("convert-sst2")["script"]}
-    assert expected == SST2_ROWS
-    imdb = [shlex.split(s) for s in _commands("convert-imdb")["script"]]
-    assert [args[-1] for args in imdb] == [str(IMDB_REVIEWS["train"]), str(IMDB_REVIEWS["test"])]
+        assert granularity == ("binary" if output.parent.name == "sst_binary" else "fine")
+        assert ("--phrases" in args) == ("phrases" in output.stem)
+        assert ("--dedupe" in args) == output.stem.endswith("_unique")
+    imdb = project_scripts("convert-imdb")
     assert "--dev-output" in imdb[0] and "--dev-output" not in imdb[1]
 
 
@@ -509,22 +474,22 @@ def test_project_declares_the_mirror_checksums(tmp_path):
 
 
 @needs_real_files
-@pytest.mark.parametrize("split", SST_SENTENCES)
+@pytest.mark.parametrize("split", ["train", "dev", "test"])
 def test_real_sst_has_the_published_counts(split):
     trees = list(read_sst_trees(SHARED_CORPORA / "sst" / f"{split}.txt"))
-    assert len(trees) == SST_SENTENCES[split]
-    assert sum(1 for _ in sst_examples(trees, "binary")) == SST_BINARY_SENTENCES[split]
+    assert len(trees) == COUNTS[f"sst/{split}"]["sentences"]
+    assert sum(1 for _ in sst_examples(trees, "binary")) == COUNTS[f"sst_binary/{split}"]["docs"]
     if split == "train":
-        assert sum(1 for _ in sst_examples(trees, "fine", phrases=True)) == 318_582
-        assert sum(1 for _ in sst_examples(trees, "binary", phrases=True)) == 98_794
-        assert sum(1 for _ in sst_examples(trees, "binary", phrases=True, dedupe=True)) == 77_626
-        assert sum(1 for _ in sst_examples(trees, "fine", phrases=True, dedupe=True)) == 159_286
+        for corpus, granularity in (("sst", "fine"), ("sst_binary", "binary")):
+            for name, dedupe in (("train_phrases", False), ("train_phrases_unique", True)):
+                n_docs = sum(1 for _ in sst_examples(trees, granularity, phrases=True, dedupe=dedupe))
+                assert n_docs == COUNTS[f"{corpus}/{name}"]["docs"]
 
 
 @needs_real_files
 def test_real_sst2_and_imdb_have_the_published_counts():
-    for split, n in SST2_ROWS.items():
+    for split, n in split_counts("sst2", "rows").items():
         assert sum(1 for _ in read_sst2_tsv(SHARED_CORPORA / "sst2" / f"{split}.tsv")) == n
-    for split, n in IMDB_REVIEWS.items():
+    for split, n in split_counts("imdb", "reviews").items():
         labels = Counter(r.label for r in read_imdb_jsonl(SHARED_CORPORA / "imdb" / f"imdb_{split}.jsonl.gz"))
         assert labels == {"negative": n // 2, "positive": n // 2}

@@ -8,10 +8,12 @@ import torch
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_rnn.layers import Window, bucket_windows, get_torch_net
+from spacy_rnn.featurize import Window, bucket_windows
+from spacy_rnn.layers import get_torch_net
 from spacy_rnn.models.classifier import POOLINGS, TextClassifierNet
+from spacy_rnn.models.encoder import RNNEncoder, RNNEncoderSettings
 
-from conftest import SENTIMENT_LABELS, SENTIMENT_TEXTS, make_textcat_nlp, textcat_examples, train
+from helpers import SENTIMENT_LABELS, SENTIMENT_TEXTS, TINY_ENCODER, make_textcat_nlp, textcat_examples, train
 
 LONG_WORDS = "the film was good and then it was bad but in the end I liked it".split()
 
@@ -47,7 +49,7 @@ def test_every_pooling_and_cell_overfits_a_tiny_set(pooling, cell, bidirectional
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_docs_longer_than_max_tokens_train_through_their_windows(pooling):
+def test_docs_longer_than_the_window_train_through_their_windows(pooling):
     """Each text three times over (up to 24 tokens, read in windows of 12): gradients flow through
     the merge of the windows."""
     nlp = make_textcat_nlp({"pooling": pooling})
@@ -71,12 +73,10 @@ def test_merging_windows_equals_pooling_the_whole_doc(pooling, bidirectional):
     """Token states of a 10-token doc pooled at once, or as two overlapping windows whose
     cores (tokens 0-5 and 6-9) partition it, give the same vector."""
     torch.manual_seed(0)
-    encoder = {
-        "n_words": 5, "word_width": 4, "vectors_width": 0, "n_chars": 5, "char_width": 2, "char_filters": 0,
-        "char_kernel": 3, "hidden_width": 3, "depth": 1, "cell": "lstm", "bidirectional": bidirectional,
-        "dropout": 0.0, "word_dropout": 0.0,
-    }
-    net = TextClassifierNet(encoder, n_labels=2, pooling=pooling)
+    settings = RNNEncoderSettings(
+        word_width=4, char_width=2, char_filters=0, hidden_width=3, depth=1, bidirectional=bidirectional, dropout=0.0, word_dropout=0.0
+    )
+    net = TextClassifierNet(RNNEncoder(settings, n_words=5, n_chars=5, vectors_width=0), n_labels=2, pooling=pooling)
     states = torch.randn(1, 10, net.encoder.output_width)
     whole, scores = net.pool_windows(states, torch.ones(1, 10, dtype=torch.bool))
     # Window 0 reads tokens 0-7 (core 0-5), window 1 reads tokens 4-9 (core 6-9), padded to 8.
@@ -97,7 +97,6 @@ def test_a_10000_token_doc_is_classified_with_bounded_memory(trained_textcat_nlp
     doc's length: its largest tensors are the same for 1,000 and 10,000 tokens."""
     nlp = trained_textcat_nlp
     pipe = nlp.get_pipe("textcat")
-    settings = pipe.model.attrs["settings"]
     largest = {}
     for n_tokens in (1_000, 10_000):
         calls, hook = record_encoder_batches(pipe)
@@ -106,14 +105,14 @@ def test_a_10000_token_doc_is_classified_with_bounded_memory(trained_textcat_nlp
         finally:
             hook.remove()
         assert sum(core for _, _, core in calls) == n_tokens  # every token read once as a core token
-        assert all(windows * length <= settings["max_batch_tokens"] for windows, length, _ in calls)
-        assert max(length for _, length, _ in calls) <= settings["max_tokens"]
+        assert all(windows * length <= pipe.cfg["max_batch_tokens"] for windows, length, _ in calls)
+        assert max(length for _, length, _ in calls) <= TINY_ENCODER["window_size"]
         largest[n_tokens] = max(windows * length for windows, length, _ in calls)
         assert sorted(doc.cats) == SENTIMENT_LABELS and sum(doc.cats.values()) == pytest.approx(1.0)
     assert largest[10_000] == largest[1_000]
 
 
-def test_truncate_reads_only_the_first_max_tokens():
+def test_truncate_reads_only_the_first_window():
     nlp = make_textcat_nlp({"long_text": "truncate", "pooling": "mean"})
     train(nlp, textcat_examples(nlp), n_iter=5)
     pipe = nlp.get_pipe("textcat")
@@ -194,7 +193,7 @@ def test_examples_without_a_gold_class_are_left_out_of_the_loss():
     assert nlp.update([missing], sgd=optimizer)["textcat"] == 0.0
 
 
-@pytest.mark.parametrize("model", [{"pooling": "sum"}, {"long_text": "split"}, {"max_tokens": 4}])
-def test_invalid_architecture_settings_are_errors(model):
+@pytest.mark.parametrize("model, encoder", [({"pooling": "sum"}, {}), ({"long_text": "split"}, {}), ({}, {"window_size": 4})])
+def test_invalid_architecture_settings_are_errors(model, encoder):
     with pytest.raises(ValueError):
-        make_textcat_nlp(model)
+        make_textcat_nlp(model, **encoder)

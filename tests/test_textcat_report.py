@@ -46,7 +46,7 @@ def predicted_cats(guess):
     return {label: 0.8 if label == guess else 0.1 for label in LABELS}
 
 
-@Language.component("test_lookup_textcat")
+@Language.component("test_lookup_textcat", assigns=["doc.cats"])
 def lookup_textcat(doc):
     doc.cats = predicted_cats(PREDICTED[doc.text])
     return doc
@@ -114,6 +114,24 @@ def test_spacys_scorer_agrees_with_the_report(nlp, references):
 def test_a_pipeline_without_cats_is_an_error(references):
     with pytest.raises(ValueError, match="no doc.cats"):
         textcat_scores(references, [Doc(ref.vocab, words=["x"]) for ref in references])
+
+
+def test_gold_of_another_task_is_an_error(references):
+    """SST-5 gold scored with a binary model would look like a (poor) accuracy: refused instead."""
+    binary = [Doc(ref.vocab, words=["x"]) for ref in references]
+    for doc in binary:
+        doc.cats = {"negative": 0.4, "positive": 0.6}
+    with pytest.raises(ValueError, match=r"gold classes \['neutral'\] are not among the pipeline's classes"):
+        textcat_scores(references, binary)
+
+
+def test_an_empty_gold_file_or_a_pipeline_without_the_component_is_an_error(nlp, tmp_path):
+    empty = tmp_path / "empty.spacy"
+    DocBin().to_disk(empty)
+    with pytest.raises(ValueError, match="holds no documents"):
+        textcat_report(nlp, {"dev": empty}, "toy", "lookup")
+    with pytest.raises(ValueError, match="no component that sets doc.cats"):
+        textcat_report(spacy.blank("en"), {"dev": empty}, "toy", "blank")
 
 
 def test_report_files_and_keys(nlp, gold_path, tmp_path):

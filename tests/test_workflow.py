@@ -13,7 +13,7 @@ import pytest
 import spacy
 from weasel.cli.run import project_run
 
-from conftest import ROOT, SHARED_CORPORA
+from helpers import ROOT, SHARED_CORPORA
 
 pytestmark = pytest.mark.skipif(
     not (SHARED_CORPORA / "ud_en_ewt").exists() or not (SHARED_CORPORA / "conll2003").exists(),

@@ -1,137 +1,126 @@
-"""Registered architectures: `lstm.Encoder.v1` (settings shared by every component) and the
-models built on it. Referenced from config files as `@architectures = "lstm.Tagger.v1"`."""
-from typing import Dict, List
+"""Registered architectures: the heads, each over any encoder from `spacy_rnn.encoders`.
+
+Referenced from config files as `@architectures = "spacy_rnn.Tagger.v1"` with an
+`[...model.encoder]` block (`spacy_rnn.RNNEncoder.v1`). The `lstm.*.v1` names of the first
+release still resolve, so pipelines saved with them load and predict as before.
+"""
+from dataclasses import replace
+from functools import partial
+from typing import List
 
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
 
-from thinc.shims import PyTorchShim
-from torch import nn
-
-from .layers import Outputs, TorchDocModel, TorchSequenceModel, deserialize_net, encoder_hparams, get_torch_net, serialize_net
+from .layers import DocModel, DocOutputs, TokenModel, TokenOutputs, TorchModel, get_torch_net
 from .lm.scoring import stream_log_probs
-from .models.language_model import LanguageModelNet
 from .models.classifier import POOLINGS, TextClassifierNet
+from .models.language_model import LanguageModelNet, LanguageModelSettings
 from .models.ner import EntityTaggerNet
 from .models.tagger import TaggerNet
 
-
-@registry.architectures("lstm.Encoder.v1")
-def build_encoder_settings(
-    word_width: int = 100,
-    min_word_freq: int = 2,
-    word_dropout: float = 0.05,
-    char_width: int = 30,
-    char_filters: int = 50,
-    char_kernel: int = 3,
-    max_word_chars: int = 20,
-    hidden_width: int = 100,
-    depth: int = 2,
-    cell: str = "lstm",
-    bidirectional: bool = True,
-    dropout: float = 0.33,
-    window_size: int = 128,
-    window_context: int = 16,
-    max_batch_tokens: int = 8192,
-) -> Dict:
-    """Hyper-parameters of the shared encoder.
-
-    word_width: trainable embeddings of lower-cased words seen `min_word_freq` times in
-        training (others share the unknown-word row; `word_dropout` trains it).
-    Static vectors from `nlp.vocab.vectors` (e.g. GloVe via `[initialize] vectors`) are
-        concatenated, frozen, when the vocab has any.
-    char_filters: width of the character CNN features (0 disables them); char_width, char_kernel
-        and max_word_chars (longer words keep prefix + suffix) configure it.
-    cell: "lstm", "gru" or "rnn" (tanh); hidden_width per direction; depth layers.
-    dropout: on the input features, between layers and on the outputs.
-    window_size / window_context: sentences (or whole docs without sentence boundaries) longer
-        than window_size tokens are read in windows with that much context on each side.
-    max_batch_tokens: at prediction time, windows are run in chunks of at most this many tokens.
-    """
-    return {
-        "word_width": word_width,
-        "min_word_freq": min_word_freq,
-        "word_dropout": word_dropout,
-        "char_width": char_width,
-        "char_filters": char_filters,
-        "char_kernel": char_kernel,
-        "max_word_chars": max_word_chars,
-        "hidden_width": hidden_width,
-        "depth": depth,
-        "cell": cell,
-        "bidirectional": bidirectional,
-        "dropout": dropout,
-        "window_size": window_size,
-        "window_context": window_context,
-        "max_batch_tokens": max_batch_tokens,
-    }
+@registry.architectures("spacy_rnn.Tagger.v1")
+def build_tagger_model(encoder) -> Model[List[Doc], TokenOutputs]:
+    """Encoder + one softmax head per token attribute (the component sets attrs["heads"])."""
+    return TokenModel("rnn_tagger", partial(build_tagger_net, encoder=encoder), encoder)
 
 
-@registry.architectures("lstm.Tagger.v1")
-def build_tagger_model(encoder: Dict) -> Model[List[Doc], Outputs]:
-    """Encoder + one softmax head per token attribute; heads are set by the component."""
-    return TorchSequenceModel("lstm_tagger", build_tagger_net, encoder)
+def build_tagger_net(model: Model, *, encoder) -> TaggerNet:
+    return TaggerNet(encoder.build(model.attrs), heads=model.attrs["heads"])
 
 
-def build_tagger_net(model: Model) -> TaggerNet:
-    return TaggerNet(encoder=encoder_hparams(model), heads=model.attrs["heads"])
+@registry.architectures("spacy_rnn.EntityRecognizer.v1")
+def build_entity_recognizer_model(encoder, crf: bool = True) -> Model[List[Doc], TokenOutputs]:
+    """Encoder + emission head + linear-chain CRF over the entity tags the component sets
+    (attrs["tags"]). crf=False: the softmax-only ablation (token cross-entropy, constrained
+    argmax)."""
+    model = TokenModel("rnn_crf_ner", partial(build_entity_tagger_net, encoder=encoder, crf=crf), encoder)
+    model.attrs["tags"] = []
+    return model
 
 
-@registry.architectures("lstm.EntityRecognizer.v1")
-def build_entity_recognizer_model(encoder: Dict, tag_scheme: str = "BILUO", crf: bool = True) -> Model[List[Doc], Outputs]:
-    """Encoder + emission head + linear-chain CRF over entity tags.
-
-    tag_scheme: "BILUO" or "BIO"; crf: learn transition scores (False: softmax-only ablation,
-    trained with token cross-entropy and decoded as a constrained argmax). The component sets
-    attrs["tags"] from its entity labels.
-    """
-    if tag_scheme not in ("BILUO", "BIO"):
-        raise ValueError(f"tag_scheme must be 'BILUO' or 'BIO', not {tag_scheme!r}")
-    settings = {**encoder, "tag_scheme": tag_scheme, "crf": crf}
-    return TorchSequenceModel("lstm_crf_ner", build_entity_tagger_net, settings, attrs={"tags": []})
+def build_entity_tagger_net(model: Model, *, encoder, crf: bool) -> EntityTaggerNet:
+    return EntityTaggerNet(encoder.build(model.attrs), tags=model.attrs["tags"], crf=crf)
 
 
-def build_entity_tagger_net(model: Model) -> EntityTaggerNet:
-    return EntityTaggerNet(encoder=encoder_hparams(model), tags=model.attrs["tags"], crf=model.attrs["settings"]["crf"])
-
-
-@registry.architectures("lstm.TextClassifier.v1")
-def build_text_classifier_model(
-    encoder: Dict, pooling: str = "max", long_text: str = "window", max_tokens: int = 512
-) -> Model[List[Doc], Outputs]:
+@registry.architectures("spacy_rnn.TextClassifier.v1")
+def build_text_classifier_model(encoder, pooling: str = "max", long_text: str = "window") -> Model[List[Doc], DocOutputs]:
     """Encoder + pooling over each whole doc + linear head: {"cats": logits[n_docs, n_labels]}.
 
     pooling: "last" (final states of both directions), "max", "mean" or "attention".
-    long_text: "window" reads a doc longer than max_tokens in windows of max_tokens tokens
-        (with the encoder's window_context on each side) whose pooled states are merged exactly
-        as if the doc had been pooled at once; "truncate" reads only its first max_tokens tokens.
-    The encoder's window_size (for token-level components) is not used; max_batch_tokens
-    bounds the padded tokens per prediction batch. The component sets attrs["heads"]["cats"].
+    long_text: "window" reads a doc longer than the encoder's window_size in windows whose pooled
+        states are merged exactly as if the doc had been pooled at once; "truncate" reads only
+        its first window_size tokens. The component sets attrs["heads"]["cats"].
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
     if long_text not in ("window", "truncate"):
         raise ValueError(f"long_text must be 'window' or 'truncate', not {long_text!r}")
-    if long_text == "window" and max_tokens <= 2 * encoder["window_context"]:
-        raise ValueError(f"max_tokens ({max_tokens}) must exceed 2 * window_context ({encoder['window_context']})")
-    settings = {**encoder, "pooling": pooling, "long_text": long_text, "max_tokens": max_tokens}
-    return TorchDocModel("lstm_textcat", build_text_classifier_net, settings)
+    build_net = partial(build_text_classifier_net, encoder=encoder, pooling=pooling)
+    return DocModel("rnn_textcat", build_net, encoder, long_text)
 
 
-def build_text_classifier_net(model: Model) -> TextClassifierNet:
-    return TextClassifierNet(
-        encoder=encoder_hparams(model), n_labels=model.attrs["heads"]["cats"], pooling=model.attrs["settings"]["pooling"]
-    )
+def build_text_classifier_net(model: Model, *, encoder, pooling: str) -> TextClassifierNet:
+    return TextClassifierNet(encoder.build(model.attrs), n_labels=model.attrs["heads"]["cats"], pooling=pooling)
 
 
-LANGUAGE_MODEL_HPARAMS = (
-    "embed_width", "hidden_width", "depth", "cell", "tied", "embed_dropout", "layer_dropout", "output_dropout"
-)
+# The names of the first release (encoder: `lstm.Encoder.v1`, see `spacy_rnn.encoders`).
+
+
+@registry.architectures("lstm.Tagger.v1")
+def build_legacy_tagger_model(encoder) -> Model[List[Doc], TokenOutputs]:
+    return build_tagger_model(encoder)
+
+
+@registry.architectures("lstm.EntityRecognizer.v1")
+def build_legacy_entity_recognizer_model(encoder, tag_scheme: str = "BILUO", crf: bool = True) -> Model[List[Doc], TokenOutputs]:
+    """tag_scheme is now the component's setting (the saved tags tell which scheme they are)."""
+    return build_entity_recognizer_model(encoder, crf=crf)
+
+
+@registry.architectures("lstm.TextClassifier.v1")
+def build_legacy_text_classifier_model(
+    encoder, pooling: str = "max", long_text: str = "window", max_tokens: int = 512
+) -> Model[List[Doc], DocOutputs]:
+    """max_tokens was the classifier's window; it is now the encoder's window_size."""
+    return build_text_classifier_model(replace(encoder, window_size=max_tokens), pooling, long_text)
+
+
+# Language model
+
+
+@registry.architectures("spacy_rnn.LanguageModel.v1")
+def build_language_model(
+    embed_width: int = 400,
+    hidden_width: int = 400,
+    depth: int = 2,
+    cell: str = "lstm",
+    tied: bool = True,
+    embed_dropout: float = 0.4,
+    layer_dropout: float = 0.4,
+    output_dropout: float = 0.4,
+    chunk_size: int = 256,
+    max_batch_docs: int = 16,
+) -> Model:
+    """A word-level LSTM/GRU/RNN language model (`LanguageModelNet`, hyper-parameters as in
+    `LanguageModelSettings`) over the component's vocabulary (attrs["words"], set at
+    initialization, <eos> and <unk> first).
+
+    Token id streams -> per stream float64[len - 1], the natural-log probability of each token
+    after the first given the tokens before it (prediction only: the `lstm_lm` component trains
+    the module itself). chunk_size: tokens read at a time with the state carried over (also the
+    truncated-BPTT length of the component's update); max_batch_docs: streams read together.
+    Memory stays bounded by max_batch_docs * chunk_size * vocabulary size for any length.
+    """
+    settings = LanguageModelSettings.take(locals())
+    if chunk_size < 1 or max_batch_docs < 1:
+        raise ValueError(f"chunk_size ({chunk_size}) and max_batch_docs ({max_batch_docs}) must be at least 1")
+    attrs = {"words": [], "normalizer": {}, "chunk_size": chunk_size, "max_batch_docs": max_batch_docs}
+    return TorchModel("rnn_lm", _language_model_forward, partial(build_language_model_net, settings=settings), attrs)
 
 
 @registry.architectures("lstm.LanguageModel.v1")
-def build_language_model(
+def build_legacy_language_model(
     embed_width: int = 400,
     hidden_width: int = 400,
     depth: int = 2,
@@ -143,47 +132,18 @@ def build_language_model(
     window_size: int = 256,
     batch_size: int = 16,
 ) -> Model:
-    """A word-level LSTM/GRU/RNN language model (`LanguageModelNet`) over the component's
-    vocabulary (attrs["words"], set at initialization, <eos> and <unk> first).
-
-    tied: the decoder reuses the embedding matrix (needs embed_width == hidden_width).
-    Dropout on the embeddings, between layers and on the outputs (Zaremba et al. 2014).
-    window_size / batch_size: at prediction time up to batch_size docs are read together,
-    window_size tokens at a time with the state carried, so memory stays bounded for any length.
-    """
-    settings = {
-        "embed_width": embed_width,
-        "hidden_width": hidden_width,
-        "depth": depth,
-        "cell": cell,
-        "tied": tied,
-        "embed_dropout": embed_dropout,
-        "layer_dropout": layer_dropout,
-        "output_dropout": output_dropout,
-        "window_size": window_size,
-        "batch_size": batch_size,
-    }
-    shim = PyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
-    return Model(
-        "lstm_lm",
-        _language_model_forward,
-        init=_init_language_model,
-        attrs={"settings": settings, "words": [], "normalizer": {}},
-        shims=[shim],
-    )
+    """The name pipelines saved before `spacy_rnn.LanguageModel.v1` use: window_size is now
+    chunk_size and batch_size max_batch_docs."""
+    settings = dict(locals())
+    return build_language_model(chunk_size=settings.pop("window_size"), max_batch_docs=settings.pop("batch_size"), **settings)
 
 
-def _init_language_model(model: Model, X=None, Y=None) -> None:
-    settings = model.attrs["settings"]
-    hparams = {key: settings[key] for key in LANGUAGE_MODEL_HPARAMS}
-    model.shims[0]._model = LanguageModelNet(n_words=len(model.attrs["words"]), **hparams)
+def build_language_model_net(model: Model, *, settings: LanguageModelSettings) -> LanguageModelNet:
+    return LanguageModelNet(settings, n_words=len(model.attrs["words"]))
 
 
 def _language_model_forward(model: Model, streams: List[List[int]], is_train: bool):
-    """Token id streams -> per-stream natural-log probabilities of tokens 1.. given the tokens
-    before them (prediction only: the component trains the torch module directly)."""
     if is_train:
-        raise NotImplementedError("lstm.LanguageModel.v1 is trained through the lstm_lm component's update")
-    settings = model.attrs["settings"]
-    net = get_torch_net(model)
-    return stream_log_probs(net, streams, settings["window_size"], settings["batch_size"]), lambda d: []
+        raise NotImplementedError("spacy_rnn.LanguageModel.v1 is trained through the lstm_lm component's update")
+    log_probs = stream_log_probs(get_torch_net(model), streams, model.attrs["chunk_size"], model.attrs["max_batch_docs"])
+    return log_probs, lambda d_log_probs: []

@@ -1,312 +1,178 @@
-"""Glue between spaCy Docs and the torch modules in `spacy_rnn.models`.
+"""The thinc side of the torch components: a Model wrapping a torch module through one
+PyTorchShim, safe serialization, and the Doc-level forward passes of the encoder heads.
 
-`TorchSequenceModel` is a thinc `Model[List[Doc], Dict[str, torch.Tensor]]`: it cuts docs
-into bounded windows, turns them into a `SequenceBatch`, runs the wrapped torch module
-through a `PyTorchShim` and returns its per-token outputs in document order (doc 0's tokens,
-then doc 1's, ...). Its backward pass takes gradients for those outputs as torch tensors.
+`TorchModel` is the one wrapper every component uses. Its module is built at
+`model.initialize()` by `build_net(model)` and saved as its `net_spec` (class name +
+hyper-parameters) and state dict, so loading rebuilds the module and reads tensors only
+(`torch.load(weights_only=True)`: no pickled code runs). Prediction goes through
+`predict_net`, which runs the module in eval mode without gradients and never switches it back
+to training mode, so threads sharing a pipeline get the same answers as one thread.
 
-The word and character vocabularies live in the model's `attrs` (serialised by thinc); the
-torch module is serialised as constructor hyper-parameters + a state dict and rebuilt from
-them before the weights are loaded (`torch.load(weights_only=True)`: no pickled code runs).
+`TokenModel` (tagger, recognizer) and `DocModel` (text classifier) run an encoder head over
+Docs: the encoder (e.g. `spacy_rnn.RNNEncoder.v1`) cuts the docs into windows and featurizes
+them (`spacy_rnn.featurize`), the torch module maps the windows to outputs, and the Model
+returns them per doc.
 """
+import hashlib
 import io
-from collections import Counter
-from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-import numpy
 import srsly
 import torch
-from spacy.attrs import LOWER, ORTH
-from spacy.strings import get_string_id
 from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model
 from thinc.shims import PyTorchShim
 from torch import nn
 
-from .models.classifier import TextClassifierNet
-from .models.encoder import PAD_ID, UNK_ID, SequenceBatch
-from .models.language_model import LanguageModelNet
-from .models.ner import EntityTaggerNet
-from .models.tagger import TaggerNet
+from .featurize import Window, bucket_windows, chunk_windows, doc_windows, text_windows
+from .models.registry import build_net, net_spec
 
-CHAR_UNK, BOW, EOW = 1, 2, 3
-FIRST_WORD_ID, FIRST_CHAR_ID = 2, 4
-NETS = {cls.__name__: cls for cls in (TaggerNet, EntityTaggerNet, LanguageModelNet, TextClassifierNet)}
+TokenOutputs = Dict[str, List[torch.Tensor]]  # per output: FloatTensor[len(doc), width] for each doc
+DocOutputs = Dict[str, torch.Tensor]  # per output: FloatTensor[n_docs, width]
 
-Outputs = Dict[str, torch.Tensor]
+SERIALIZATION_FORMAT = 2
+DEFAULT_MAX_BATCH_TOKENS = 8192
 
 
-@dataclass(frozen=True)
-class Window:
-    """Tokens doc[start:end] go through the RNN; only doc[core_start:core_end] are output."""
+def TorchModel(
+    name: str, forward: Callable, build_net: Callable[[Model], nn.Module], attrs: Dict, fit: Optional[Callable] = None
+) -> Model:
+    """A thinc Model around one torch module, built by `build_net(model)` when the model is
+    initialized (module-level functions or partials of them, so the model pickles).
 
-    doc: int
-    start: int
-    end: int
-    core_start: int
-    core_end: int
-
-
-def doc_windows(doc: Doc, size: int, context: int, by_sentence: bool = True) -> List[Tuple[int, int, int, int]]:
-    """Cut a doc into (start, end, core_start, core_end) windows of at most `size` tokens.
-
-    Sentences are the units when `by_sentence` and the doc has sentence boundaries, else the whole doc. A unit
-    longer than `size` is covered by consecutive cores of `size - 2 * context` tokens, each
-    read with up to `context` tokens of left and right context. Cores partition the doc.
+    attrs: the model's data-dependent values with their empty defaults (vocabularies, label
+    sizes...); thinc saves and restores them with the weights. fit(*X) -> attrs fitted on what
+    `model.initialize(X=...)` gets (a tuple of arguments), before the module is built.
     """
-    if size <= 2 * context:
-        raise ValueError(f"window_size ({size}) must exceed 2 * window_context ({context})")
-    if len(doc) == 0:
-        return []
-    if by_sentence and doc.has_annotation("SENT_START"):
-        units = [(sent.start, sent.end) for sent in doc.sents]
-    else:
-        units = [(0, len(doc))]
-    step = size - 2 * context
-    windows = []
-    for unit_start, unit_end in units:
-        if unit_end - unit_start <= size:
-            windows.append((unit_start, unit_end, unit_start, unit_end))
-            continue
-        for core_start in range(unit_start, unit_end, step):
-            core_end = min(core_start + step, unit_end)
-            start = max(unit_start, core_start - context)
-            end = min(unit_end, core_end + context)
-            windows.append((start, end, core_start, core_end))
-    return windows
+    shim = PyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
+    return Model(name, forward, init=partial(_init, build_net=build_net, fit=fit), attrs=dict(attrs), shims=[shim])
 
 
-class Vocabularies:
-    """Lower-cased word forms and characters seen in training, as id lookups."""
-
-    def __init__(self, words: Sequence[str], chars: Sequence[str], max_word_chars: int):
-        self.word_ids = {get_string_id(w): i for i, w in enumerate(words, FIRST_WORD_ID)}
-        self.char_ids = {c: i for i, c in enumerate(chars, FIRST_CHAR_ID)}
-        self.max_word_chars = max_word_chars
-
-    def encode_form(self, form: str) -> List[int]:
-        """BOW + char ids + EOW; over-long forms keep their prefix and suffix."""
-        half = self.max_word_chars // 2
-        if len(form) > self.max_word_chars:
-            form = form[:half] + form[-half:]
-        return [BOW] + [self.char_ids.get(c, CHAR_UNK) for c in form] + [EOW]
+def _init(model: Model, X=None, Y=None, *, build_net: Callable[[Model], nn.Module], fit: Optional[Callable]) -> None:
+    if X is not None and fit is not None:
+        model.attrs.update(fit(*X))
+    model.shims[0]._model = build_net(model)
 
 
-@dataclass
-class DocFeatures:
-    """Per-token arrays for one doc: word ids, orth hashes, rows in the static vectors table
-    (-1: no vector), or None when the model uses no static vectors."""
-
-    word_ids: numpy.ndarray
-    orths: numpy.ndarray
-    vector_rows: Optional[numpy.ndarray]
+def get_torch_net(model: Model) -> nn.Module:
+    """The torch module wrapped by a `TorchModel`."""
+    return model.shims[0]._model
 
 
-def doc_features(doc: Doc, vocabs: Vocabularies, vectors_width: int) -> DocFeatures:
-    keys = doc.to_array([ORTH, LOWER])
-    word_ids = numpy.fromiter(
-        (vocabs.word_ids.get(key, UNK_ID) for key in keys[:, 1].tolist()), dtype="int64", count=len(doc)
-    )
-    vector_rows = None
-    if vectors_width:
-        table = doc.vocab.vectors
-        vector_rows = table.find(keys=keys[:, 0])
-        missing = vector_rows < 0
-        vector_rows[missing] = table.find(keys=keys[missing, 1])
-    return DocFeatures(word_ids, keys[:, 0], vector_rows)
-
-
-def make_batch(
-    windows: Sequence[Window], features: Sequence[DocFeatures], docs: Sequence[Doc], vocabs: Vocabularies
-) -> SequenceBatch:
-    """Pad the windows into one SequenceBatch whose token_index lists their core tokens in order."""
-    n_windows = len(windows)
-    width = max(w.end - w.start for w in windows)
-    word_ids = numpy.full((n_windows, width), PAD_ID, dtype="int64")
-    form_index = numpy.zeros((n_windows, width), dtype="int64")
-    table = docs[0].vocab.vectors
-    use_vectors = features[0].vector_rows is not None
-    vectors = numpy.zeros((n_windows, width, table.shape[1]), dtype="float32") if use_vectors else None
-    forms: Dict[int, int] = {}
-    token_index = []
-    for row, window in enumerate(windows):
-        feats = features[window.doc]
-        span = slice(window.start, window.end)
-        n = window.end - window.start
-        word_ids[row, :n] = feats.word_ids[span]
-        if vectors is not None:
-            rows = feats.vector_rows[span]
-            vectors[row, :n] = table.data[rows]
-            vectors[row, :n][rows < 0] = 0.0
-        form_index[row, :n] = [forms.setdefault(orth, len(forms)) for orth in feats.orths[span].tolist()]
-        offset = row * width - window.start
-        token_index.extend(range(window.core_start + offset, window.core_end + offset))
-    strings = docs[0].vocab.strings
-    encoded = [vocabs.encode_form(strings[orth]) for orth in forms]
-    char_ids = numpy.zeros((len(encoded), max(len(chars) for chars in encoded)), dtype="int64")
-    for row, chars in enumerate(encoded):
-        char_ids[row, : len(chars)] = chars
-    return SequenceBatch(
-        word_ids=torch.from_numpy(word_ids),
-        char_ids=torch.from_numpy(char_ids),
-        form_index=torch.from_numpy(form_index),
-        vectors=None if vectors is None else torch.from_numpy(vectors),
-        lengths=torch.tensor([w.end - w.start for w in windows], dtype=torch.int64),
-        token_index=torch.tensor(token_index, dtype=torch.int64),
-    )
-
-
-def text_windows(doc: Doc, long_text: str, max_tokens: int, context: int) -> List[Tuple[int, int, int, int]]:
-    """The windows through which a doc-level model reads a whole doc (sentences ignored):
-    long_text "truncate" reads only its first `max_tokens` tokens; "window" reads all of it in
-    windows of at most `max_tokens` tokens with `context` tokens of context (`doc_windows`)."""
-    if long_text == "truncate":
-        n_tokens = min(len(doc), max_tokens)
-        return [(0, n_tokens, 0, n_tokens)] if n_tokens else []
-    return doc_windows(doc, max_tokens, context, by_sentence=False)
-
-
-def bucket_windows(windows: Sequence[Window], max_tokens: int) -> List[List[int]]:
-    """Indices of the windows, longest first, in groups whose padded size (number of windows x
-    longest window) is at most `max_tokens` (a longer window forms a group alone). Windows of
-    similar length go together, so padding stays small."""
-    lengths = [window.end - window.start for window in windows]
-    groups: List[List[int]] = []
-    for i in sorted(range(len(windows)), key=lambda i: -lengths[i]):
-        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= max_tokens:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
-
-
-def chunk_windows(windows: List[Window], max_tokens: int) -> Iterator[List[Window]]:
-    """Consecutive groups of windows with at most `max_tokens` tokens (at least one window)."""
-    chunk: List[Window] = []
-    n_tokens = 0
-    for window in windows:
-        size = window.end - window.start
-        if chunk and n_tokens + size > max_tokens:
-            yield chunk
-            chunk, n_tokens = [], 0
-        chunk.append(window)
-        n_tokens += size
-    if chunk:
-        yield chunk
+def predict_net(model: Model, *args):
+    """Run the torch module in eval mode without gradients. The module is not switched back to
+    training mode afterwards (training switches it itself), so concurrent predictions are safe."""
+    net = get_torch_net(model)
+    net.eval()
+    with torch.no_grad():
+        return net(*args)
 
 
 def serialize_net(net: nn.Module) -> bytes:
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
-    msg = {"net": type(net).__name__, "hparams": net.hparams, "state": buffer.getvalue()}
+    state = buffer.getvalue()
+    msg = {"format": SERIALIZATION_FORMAT, **net_spec(net), "state": state, "sha256": hashlib.sha256(state).hexdigest()}
     return srsly.msgpack_dumps(msg)
 
 
 def deserialize_net(_placeholder: nn.Module, data: bytes, device: torch.device) -> nn.Module:
-    """Rebuild the module from its saved hyper-parameters, then load tensors only."""
-    msg = srsly.msgpack_loads(data)
-    if msg["net"] not in NETS:
-        raise ValueError(f"Unknown torch module {msg['net']!r}; expected one of {sorted(NETS)}")
-    net = NETS[msg["net"]](**msg["hparams"])
+    """Rebuild the module from its saved net_spec, check the weights' checksum, then load
+    tensors only."""
+    msg = upgrade_legacy_msg(srsly.msgpack_loads(data))
+    if "sha256" in msg and hashlib.sha256(msg["state"]).hexdigest() != msg["sha256"]:
+        raise ValueError(
+            f"The {msg['net']} weights are corrupt (their sha256 checksum does not match): the model file "
+            f"was modified or damaged; restore it from the trained pipeline."
+        )
+    net = build_net(msg)
     state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
     net.load_state_dict(state)
     return net.to(device)
 
 
-def get_torch_net(model: Model) -> nn.Module:
-    """The torch module wrapped by a TorchSequenceModel."""
-    return model.shims[0]._model
+def upgrade_legacy_msg(msg: Dict) -> Dict:
+    """Modules saved before the encoder became a module of its own (format 1) kept the encoder's
+    constructor arguments flat in hparams["encoder"]; give them the RNNEncoder's net_spec."""
+    encoder = msg["hparams"].get("encoder")
+    if msg.get("format", 1) >= SERIALIZATION_FORMAT or encoder is None:
+        return msg
+    sizes = ("n_words", "n_chars", "vectors_width")
+    settings = {key: value for key, value in encoder.items() if key not in sizes}
+    spec = {"net": "RNNEncoder", "hparams": {"settings": settings, **{key: encoder[key] for key in sizes}}}
+    return {**msg, "hparams": {**msg["hparams"], "encoder": spec}}
 
 
-def TorchSequenceModel(
-    name: str, build_net: Callable[[Model], nn.Module], settings: Dict, attrs: Optional[Dict] = None
-) -> Model[List[Doc], Outputs]:
-    """Wrap a token-level torch module; `build_net(model)` creates it from `model.attrs`
-    when the model is initialized (a module-level function, so the model pickles).
+def TokenModel(name: str, build_net: Callable[[Model], nn.Module], encoder) -> Model:
+    """Docs -> {output: [FloatTensor[len(doc), width] per doc]} from a token-level head.
 
-    settings: the `lstm.Encoder.v1` dict (window_size, window_context, max_batch_tokens,
-    min_word_freq, max_word_chars, and the torch hyper-parameters). attrs filled at
-    initialization: words, chars, vectors_width (`fit_vocabularies`) and heads
-    ({output name: width}, set by the component). `attrs` declares further attributes with
-    their empty values (thinc only restores attributes the freshly built model has).
+    encoder: the encoder's settings object (e.g. `spacy_rnn.encoders.RNNEncoderSpec`): it cuts
+    each sentence (the whole doc without sentence boundaries) into windows of at most
+    `window_size` tokens, fits its features on `model.initialize(X=(docs, vectors))` and
+    featurizes windows.
+    At prediction time windows run in chunks of at most attrs["max_batch_tokens"] tokens (the
+    component's setting). attrs["heads"] ({output: width}) is set by the component.
     """
-    return _torch_model(name, _forward, build_net, settings, attrs)
+    forward = partial(_token_forward, encoder=encoder, cache={})
+    return TorchModel(name, forward, build_net, _encoder_attrs(encoder), fit=encoder.fit)
 
 
-def TorchDocModel(name: str, build_net: Callable[[Model], nn.Module], settings: Dict) -> Model[List[Doc], Outputs]:
-    """Wrap a doc-level torch module (`TextClassifierNet`): docs -> {"cats": FloatTensor[len(docs), n]}.
+def _encoder_attrs(encoder) -> Dict:
+    return {**encoder.empty_features(), "heads": {}, "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS}
 
-    Each doc is read whole (sentence boundaries ignored) through `text_windows` (settings
-    long_text, max_tokens, window_context). At prediction time the windows of all docs are
-    sorted by length and run in groups of at most max_batch_tokens padded tokens
-    (`bucket_windows`), so the cost follows the real tokens and memory stays bounded for a
-    doc of any length; the module merges the windows' pooled states per doc. When training,
-    the batch's windows go through the module at once (the batcher bounds the batch).
-    Other settings and attrs as in `TorchSequenceModel`.
+
+def DocModel(name: str, build_net: Callable[[Model], nn.Module], encoder, long_text: str) -> Model:
+    """Docs -> {output: FloatTensor[n_docs, width]} from a doc-level head (`TextClassifierNet`).
+
+    Each doc is read whole (sentence boundaries ignored) in windows of the encoder's
+    `window_size` tokens (`long_text = "window"`) or cut to its first window ("truncate"). At
+    prediction time the windows of all docs are sorted by length and run in groups of at most
+    `max_batch_tokens` padded tokens, so memory stays bounded for a doc of any length; the module
+    merges the windows' pooled states per doc. When training, the batch's windows go through
+    the module at once (the batcher bounds the batch).
     """
-    return _torch_model(name, _doc_forward, build_net, settings, None)
+    forward = partial(_doc_forward, encoder=encoder, long_text=long_text, cache={})
+    return TorchModel(name, forward, build_net, _encoder_attrs(encoder), fit=encoder.fit)
 
 
-def _torch_model(
-    name: str, forward: Callable, build_net: Callable[[Model], nn.Module], settings: Dict, attrs: Optional[Dict]
-) -> Model:
-    shim = PyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
-    model_attrs = {"settings": dict(settings), "words": [], "chars": [], "vectors_width": 0, "heads": {}}
-    model_attrs.update(attrs or {})
-    return Model(
-        name,
-        partial(forward, cache={}),
-        init=partial(_init, build_net=build_net),
-        attrs=model_attrs,
-        shims=[shim],
-    )
+def _featurizer(model: Model, encoder, cache: Dict):
+    """The encoder's featurizer for the model's fitted attrs, rebuilt only when they change."""
+    key = tuple(id(model.attrs[name]) for name in encoder.empty_features())
+    if cache.get("key") != key:
+        cache.update(key=key, featurizer=encoder.featurizer(model.attrs))
+    return cache["featurizer"]
 
 
-def _init(model: Model, X=None, Y=None, *, build_net: Callable[[Model], nn.Module]) -> None:
-    model.shims[0]._model = build_net(model)
-
-
-def _vocabularies(model: Model, cache: Dict) -> Vocabularies:
-    words, chars = model.attrs["words"], model.attrs["chars"]
-    if cache.get("words") is not words or cache.get("chars") is not chars:
-        settings = model.attrs["settings"]
-        cache.update(words=words, chars=chars, vocabs=Vocabularies(words, chars, settings["max_word_chars"]))
-    return cache["vocabs"]
-
-
-def _forward(model: Model, docs: List[Doc], is_train: bool, *, cache: Dict) -> Tuple[Outputs, Callable]:
-    settings = model.attrs["settings"]
-    shim = model.shims[0]
+def _token_forward(model: Model, docs: List[Doc], is_train: bool, *, encoder, cache: Dict) -> Tuple[TokenOutputs, Callable]:
+    lengths = [len(doc) for doc in docs]
     windows = [
-        Window(i, *spans)
-        for i, doc in enumerate(docs)
-        for spans in doc_windows(doc, settings["window_size"], settings["window_context"])
+        Window(i, *spans) for i, doc in enumerate(docs) for spans in doc_windows(doc, encoder.window_size, encoder.window_context)
     ]
     if not windows:
-        empty = {name: torch.zeros(0, n) for name, n in model.attrs["heads"].items()}
+        empty = {name: [torch.zeros(n, width) for n in lengths] for name, width in model.attrs["heads"].items()}
         return empty, lambda d_outputs: []
-    vocabs = _vocabularies(model, cache)
-    features = [doc_features(doc, vocabs, model.attrs["vectors_width"]) for doc in docs]
+    featurizer = _featurizer(model, encoder, cache)
+    features = featurizer.doc_features(docs)
     if is_train:
-        batch = make_batch(windows, features, docs, vocabs)
-        outputs, backprop_shim = shim(ArgsKwargs(args=(batch,), kwargs={}), is_train=True)
-        return outputs, partial(_backprop, outputs, backprop_shim)
-    n_outputs = sum(window.core_end - window.core_start for window in windows)
-    outputs: Outputs = {}
-    offset = 0
-    for chunk in chunk_windows(windows, settings["max_batch_tokens"]):
-        chunk_outputs = shim.predict(ArgsKwargs(args=(make_batch(chunk, features, docs, vocabs),), kwargs={}))
-        for name, tensor in chunk_outputs.items():
-            if name not in outputs:
-                outputs[name] = tensor.new_empty((n_outputs, tensor.shape[1]))
-            outputs[name][offset : offset + len(tensor)] = tensor
-        offset += len(tensor)
-    return outputs, lambda d_outputs: []
+        batch = featurizer.make_batch(windows, features, docs)
+        outputs, backprop_shim = model.shims[0](ArgsKwargs(args=(batch,), kwargs={}), is_train=True)
+        return _split(outputs, lengths), partial(_backprop_split, outputs, backprop_shim)
+    chunks = [predict_net(model, featurizer.make_batch(chunk, features, docs)) for chunk in chunk_windows(windows, model.attrs["max_batch_tokens"])]
+    outputs = {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
+    return _split(outputs, lengths), lambda d_outputs: []
 
 
-def _backprop(outputs: Outputs, backprop_shim: Callable, d_outputs: Outputs) -> List:
+def _split(outputs: Dict[str, torch.Tensor], lengths: List[int]) -> TokenOutputs:
+    return {name: list(tensor.split(lengths)) for name, tensor in outputs.items()}
+
+
+def _backprop_split(outputs: Dict[str, torch.Tensor], backprop_shim: Callable, d_outputs: TokenOutputs) -> List:
+    _backprop(outputs, backprop_shim, {name: torch.cat(grads) for name, grads in d_outputs.items()})
+    return []
+
+
+def _backprop(outputs: Dict[str, torch.Tensor], backprop_shim: Callable, d_outputs: Dict[str, torch.Tensor]) -> List:
     """Backpropagate gradients for the shim's outputs (torch tensors) into the torch module."""
     names = list(outputs)
     tensors = tuple(outputs[name] for name in names)
@@ -315,58 +181,23 @@ def _backprop(outputs: Outputs, backprop_shim: Callable, d_outputs: Outputs) -> 
     return []
 
 
-def _doc_forward(model: Model, docs: List[Doc], is_train: bool, *, cache: Dict) -> Tuple[Outputs, Callable]:
-    settings = model.attrs["settings"]
-    shim = model.shims[0]
+def _doc_forward(
+    model: Model, docs: List[Doc], is_train: bool, *, encoder, long_text: str, cache: Dict
+) -> Tuple[DocOutputs, Callable]:
     windows = [
         Window(i, *spans)
         for i, doc in enumerate(docs)
-        for spans in text_windows(doc, settings["long_text"], settings["max_tokens"], settings["window_context"])
+        for spans in text_windows(doc, long_text, encoder.window_size, encoder.window_context)
     ]
-    vocabs = _vocabularies(model, cache)
-    features = [doc_features(doc, vocabs, model.attrs["vectors_width"]) for doc in docs]
+    featurizer = _featurizer(model, encoder, cache)
+    features = featurizer.doc_features(docs)
     window_docs = torch.tensor([window.doc for window in windows], dtype=torch.int64)
     if is_train:
-        batches = [make_batch(windows, features, docs, vocabs)] if windows else []
+        batches = [featurizer.make_batch(windows, features, docs)] if windows else []
         inputs = ArgsKwargs(args=(batches, torch.arange(len(windows)), window_docs, len(docs)), kwargs={})
-        outputs, backprop_shim = shim(inputs, is_train=True)
+        outputs, backprop_shim = model.shims[0](inputs, is_train=True)
         return outputs, partial(_backprop, outputs, backprop_shim)
-    groups = bucket_windows(windows, settings["max_batch_tokens"])
+    groups = bucket_windows(windows, model.attrs["max_batch_tokens"])
     rows = torch.tensor([i for group in groups for i in group], dtype=torch.int64)
-    batches = (make_batch([windows[i] for i in group], features, docs, vocabs) for group in groups)
-    outputs = shim.predict(ArgsKwargs(args=(batches, rows, window_docs, len(docs)), kwargs={}))
-    return outputs, lambda d_outputs: []
-
-
-def fit_vocabularies(model: Model, docs: Iterable[Doc], vectors_width: int) -> None:
-    """Collect lower-cased words seen `min_word_freq` times and all characters of the docs."""
-    settings = model.attrs["settings"]
-    word_counts: Counter = Counter()
-    char_counts: Counter = Counter()
-    for doc in docs:
-        for token in doc:
-            word_counts[token.lower_] += 1
-            char_counts.update(token.text)
-    model.attrs["words"] = sorted(w for w, n in word_counts.items() if n >= settings["min_word_freq"])
-    model.attrs["chars"] = sorted(char_counts)
-    model.attrs["vectors_width"] = vectors_width
-
-
-def encoder_hparams(model: Model) -> Dict:
-    """`SequenceEncoder` constructor arguments from the settings and fitted vocabularies."""
-    settings = model.attrs["settings"]
-    return {
-        "n_words": len(model.attrs["words"]) + FIRST_WORD_ID,
-        "word_width": settings["word_width"],
-        "vectors_width": model.attrs["vectors_width"],
-        "n_chars": len(model.attrs["chars"]) + FIRST_CHAR_ID,
-        "char_width": settings["char_width"],
-        "char_filters": settings["char_filters"],
-        "char_kernel": settings["char_kernel"],
-        "hidden_width": settings["hidden_width"],
-        "depth": settings["depth"],
-        "cell": settings["cell"],
-        "bidirectional": settings["bidirectional"],
-        "dropout": settings["dropout"],
-        "word_dropout": settings["word_dropout"],
-    }
+    batches = (featurizer.make_batch([windows[i] for i in group], features, docs) for group in groups)
+    return predict_net(model, batches, rows, window_docs, len(docs)), lambda d_outputs: []

@@ -1,8 +1,11 @@
 """Corpus readers, converters and downloads.
 
-The submodules import spaCy, datasets or network code; import them directly:
-`spacy_rnn.corpora.conllu`, `spacy_rnn.corpora.conll2003`, `spacy_rnn.corpora.hf`,
-`spacy_rnn.corpora.fetch`.
+The submodules import spaCy, datasets or network code; import them directly: one per
+source (`conllu`, `conll2003`, `sst`, `sst2`, `imdb`, `ptb`, and `hf` for Hugging Face
+datasets), `fetch` (verified downloads), `readers` (spaCy corpus readers), `docbin` (the
+DocBin writer and the stats every converter returns), `textcat` (what the text
+classification converters share) and `counts` (every split's published sizes; imports
+nothing).
 """
 from pathlib import Path
 from typing import Union

@@ -12,7 +12,8 @@ from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from . import CorpusFormatError
-from .conllu import CorpusStats, write_docbin
+from .docbin import CorpusStats, write_docbin
+from .lines import read_lines
 
 DOCSTART = "-DOCSTART-"
 _N_COLUMNS = 4
@@ -152,25 +153,25 @@ def read_conll2003(path: Union[str, Path], vocab: Vocab) -> Iterator[Doc]:
     Words are joined by single spaces. Sets tag_ from the POS column, sentence
     starts, and ents from the IOB1 NER column (see iob1_to_spans), decoded per
     sentence; every token outside an entity is O. Raises CorpusFormatError at
-    the first malformed line, for a document without tokens and for a file
-    without tokens.
+    the first malformed line (bytes that are not UTF-8 included, see
+    lines.read_lines), for a document without tokens and for a file without
+    tokens.
     """
     path = Path(path)
     document = _Document(path, None)
-    with path.open(encoding="utf8") as file_:
-        for line_no, line in enumerate(file_, start=1):
-            if not line.strip():
-                document.end_sentence()
-                continue
-            columns = _split_line(path, line_no, line)
-            if columns[0] != DOCSTART:
-                document.add_token_line(line_no, columns)
-                continue
-            if document.in_sentence:
-                raise CorpusFormatError(path, line_no, f"{DOCSTART} line inside a sentence")
-            if not document.is_leading_blank():
-                yield document.make_doc(vocab)
-            document = _Document(path, line_no)
+    for line_no, line in read_lines(path):
+        if not line.strip():
+            document.end_sentence()
+            continue
+        columns = _split_line(path, line_no, line)
+        if columns[0] != DOCSTART:
+            document.add_token_line(line_no, columns)
+            continue
+        if document.in_sentence:
+            raise CorpusFormatError(path, line_no, f"{DOCSTART} line inside a sentence")
+        if not document.is_leading_blank():
+            yield document.make_doc(vocab)
+        document = _Document(path, line_no)
     if document.is_leading_blank():
         raise CorpusFormatError(path, 1, "no tokens in the file")
     yield document.make_doc(vocab)

@@ -4,17 +4,18 @@ Tokens are the syntactic words (lines with an integer ID). Multi-word token
 lines ("3-4") only define spacing and empty nodes ("5.1") are skipped.
 """
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Union
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.vocab import Vocab
 
 from . import CorpusFormatError
+from .docbin import CorpusStats, write_docbin
+from .lines import read_lines
 from .readers import gold_tokens_example
 
 UPOS_TAGS = frozenset(
@@ -23,16 +24,6 @@ UPOS_TAGS = frozenset(
 
 _ID = re.compile(r"(\d+)(?:([-.])(\d+))?")
 _NEWDOC = re.compile(r"#\s*newdoc\b")
-
-
-@dataclass
-class CorpusStats:
-    """Sizes of a converted corpus."""
-
-    n_docs: int = 0
-    n_sentences: int = 0
-    n_tokens: int = 0
-    n_entities: int = 0
 
 
 class _Word(NamedTuple):
@@ -147,21 +138,30 @@ def _space_after(misc: str) -> bool:
 
 def _read_sentences(path: Path) -> Iterator[_Sentence]:
     sentence = _Sentence(path)
-    with path.open(encoding="utf8") as file_:
-        for line_no, line in enumerate(file_, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if sentence.first_line_no is not None:
-                    sentence.finish()
-                    yield sentence
-                    sentence = _Sentence(path)
-            elif line.startswith("#"):
-                sentence.add_comment(line_no, line)
-            else:
-                sentence.add_token_line(line_no, line)
+    n_sentences = 0
+    for line_no, line in read_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            if sentence.first_line_no is not None:
+                sentence.finish()
+                n_sentences += 1
+                yield sentence
+                sentence = _Sentence(path)
+        elif line.startswith("#"):
+            sentence.add_comment(line_no, line)
+        else:
+            sentence.add_token_line(line_no, line)
     if sentence.first_line_no is not None:
         sentence.finish()
+        n_sentences += 1
         yield sentence
+    if not n_sentences:
+        raise CorpusFormatError(path, 1, "no sentences in the file")
+
+
+def _check_n_sents(n_sents: int) -> None:
+    if n_sents < 1:
+        raise ValueError(f"n_sents must be at least 1, got {n_sents}")
 
 
 def _make_doc(vocab: Vocab, sentences: List[_Sentence]) -> Doc:
@@ -184,10 +184,11 @@ def read_conllu(path: Union[str, Path], vocab: Vocab, *, n_sents: int = 10) -> I
 
     A Doc never spans a "# newdoc" comment. Sets pos_, tag_, lemma_, morph and
     sentence starts; "_" leaves tag_ and lemma_ unset and the morph empty.
-    Raises CorpusFormatError at the first malformed line.
+    Raises CorpusFormatError at the first malformed line (bytes that are not UTF-8
+    included, see lines.read_lines) and for a file without sentences, and ValueError
+    for n_sents < 1.
     """
-    if n_sents < 1:
-        raise ValueError(f"n_sents must be at least 1, got {n_sents}")
+    _check_n_sents(n_sents)
     batch: List[_Sentence] = []
     for sentence in _read_sentences(Path(path)):
         if batch and (sentence.newdoc or len(batch) == n_sents):
@@ -196,22 +197,6 @@ def read_conllu(path: Union[str, Path], vocab: Vocab, *, n_sents: int = 10) -> I
         batch.append(sentence)
     if batch:
         yield _make_doc(vocab, batch)
-
-
-def write_docbin(docs: Iterable[Doc], output_path: Union[str, Path]) -> CorpusStats:
-    """Save docs as a DocBin at output_path, creating its folder, and count them."""
-    doc_bin = DocBin(store_user_data=False)
-    stats = CorpusStats()
-    for doc in docs:
-        doc_bin.add(doc)
-        stats.n_docs += 1
-        stats.n_sentences += sum(1 for token in doc if token.is_sent_start)
-        stats.n_tokens += len(doc)
-        stats.n_entities += len(doc.ents)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    doc_bin.to_disk(output_path)
-    return stats
 
 
 def convert_conllu(
@@ -236,6 +221,7 @@ def create_conllu_reader(
     limit is the maximum number of Docs (0 for all).
     """
     path = Path(path)
+    _check_n_sents(n_sents)
     if not path.is_file():
         raise FileNotFoundError(f"CoNLL-U corpus not found: {path}")
 

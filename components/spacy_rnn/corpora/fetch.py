@@ -75,7 +75,9 @@ def fetch_corpus(
     """Make every file of corpus name present and verified under dest; return their paths.
 
     Raises CorpusIntegrityError when a file cannot be obtained or its
-    checksum differs. Nothing in the mirror is ever modified.
+    checksum differs. A file at dest with another checksum is removed first,
+    so that no corrupt or stale file stays there when fetching fails. Nothing
+    in the mirror is ever modified.
     """
     if name not in declarations:
         raise ValueError(f"Unknown corpus {name!r}; known corpora: {', '.join(declarations)}")
@@ -83,7 +85,9 @@ def fetch_corpus(
     for entry in declarations[name]:
         target = Path(dest) / entry["path"]
         expected = entry["sha256"].lower()
-        if not (target.is_file() and sha256_file(target) == expected):
+        if target.is_file() and sha256_file(target) != expected:
+            target.unlink()
+        if not target.is_file():
             _fetch_file(entry, target, expected, mirror)
         paths.append(target)
     return paths

@@ -1,13 +1,19 @@
-"""Convert Hugging Face token-level datasets (one sentence per row) to spaCy Docs."""
+"""Convert Hugging Face datasets to spaCy Docs: token-level datasets (one sentence per row,
+with UPOS/XPOS tags or IOB2 entity tags) and text classification datasets (a text and a
+label column, e.g. glue/sst2, imdb, SST-5 variants)."""
 from pathlib import Path
-from typing import Iterator, List, Optional, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
 from datasets import ClassLabel, Dataset
+import spacy
+from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from .conll2003 import iob2_to_spans, set_entity_spans
-from .conllu import UPOS_TAGS, CorpusStats, write_docbin
+from .conllu import UPOS_TAGS
+from .docbin import CorpusStats, TextcatStats, write_docbin, write_textcat_docbin
+from .textcat import BINARY_LABELS, FINE_LABELS, LABEL_ALIASES, clean_text, text_doc
 
 # The "universal_dependencies" dataset keeps multi-word token lines ("don't"
 # before "do" and "n't") as extra tokens with the UPOS "_".
@@ -98,6 +104,78 @@ def convert_hf_tagging(
 def convert_hf_ner(dataset: Dataset, output_path: Union[str, Path], **columns: str) -> CorpusStats:
     """Convert an NER dataset to a .spacy DocBin (see docs_from_hf_ner)."""
     return write_docbin(docs_from_hf_ner(dataset, Vocab(), **columns), output_path)
+
+
+def hf_label_names(dataset, label_column: str = "label", labels: Optional[Sequence[str]] = None) -> List[str]:
+    """The label names, in order, of a dataset's label column.
+
+    labels, if given, wins (integer label i means labels[i]); else a ClassLabel's names; else,
+    for string labels, the distinct values: ordered as BINARY_LABELS or FINE_LABELS when they
+    are all among those, else sorted. Names pass through LABEL_ALIASES ("pos" -> "positive").
+    Raises ValueError for integer labels without names.
+    """
+    if labels is not None:
+        names = [LABEL_ALIASES.get(name, name) for name in labels]
+    elif isinstance(dataset.features[label_column], ClassLabel):
+        names = [LABEL_ALIASES.get(name, name) for name in dataset.features[label_column].names]
+    else:
+        values = set(dataset.unique(label_column))
+        if not all(isinstance(value, str) for value in values):
+            raise ValueError(
+                f"column {label_column!r} holds label ids without names: give the label names in order"
+            )
+        values = {LABEL_ALIASES.get(value, value) for value in values}
+        for canonical in (BINARY_LABELS, FINE_LABELS):
+            if values <= set(canonical):
+                return list(canonical)
+        return sorted(values)
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"label names must be distinct and not empty: {names}")
+    return names
+
+
+def docs_from_hf_text(
+    dataset,
+    nlp: Language,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    labels: Optional[Sequence[str]] = None,
+) -> Iterator[Doc]:
+    """Yield one Doc per row of a datasets.Dataset: the text cleaned (clean_text) and
+    tokenised by nlp, doc.cats exclusive over hf_label_names(dataset, label_column, labels).
+
+    A label is an integer id (ClassLabel or given names) or a string name. Raises ValueError
+    naming the row for a missing column, a text that is not a string or is empty, and a label
+    that is not one of the names (as -1, the label of GLUE's unlabelled test rows).
+    """
+    _require_columns(dataset, [text_column, label_column])
+    names = hf_label_names(dataset, label_column, labels)
+    for index, row in enumerate(dataset.select_columns([text_column, label_column])):
+        text, value = row[text_column], row[label_column]
+        if not isinstance(text, str) or not clean_text(text):
+            raise ValueError(f"Row {index}: column {text_column!r} holds no text: {text!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+            label = names[value]
+        else:
+            label = LABEL_ALIASES.get(value, value) if isinstance(value, str) else value
+        if label not in names:
+            raise ValueError(f"Row {index}: label {value!r} is not one of {names}")
+        yield text_doc(nlp, clean_text(text), label, names)
+
+
+def convert_hf_text(
+    dataset,
+    output_path: Union[str, Path],
+    nlp: Optional[Language] = None,
+    **columns,
+) -> TextcatStats:
+    """Convert a text+label dataset to a .spacy DocBin (see docs_from_hf_text), tokenised by
+    spacy.blank("en") unless nlp is given; n_read is the number of rows."""
+    nlp = nlp if nlp is not None else spacy.blank("en")
+    stats = write_textcat_docbin(docs_from_hf_text(dataset, nlp, **columns), output_path)
+    stats.n_read = len(dataset)
+    return stats
 
 
 def _require_columns(dataset: Dataset, columns: List[str]) -> None:

@@ -7,27 +7,21 @@ sentence; the language model appends an end-of-sentence token to each (as Mikolo
 from pathlib import Path
 from typing import Iterable, Iterator, List, Union
 
-from . import CorpusFormatError
+from .counts import split_counts
+from .lines import read_lines
 
 # Tokens per split, counting one end-of-sentence per line (Mikolov et al. 2010).
-PTB_TOKEN_COUNTS = {"train": 929_589, "valid": 73_760, "test": 82_430}
+PTB_TOKEN_COUNTS = split_counts("ptb", "tokens")
 
 
 def read_sentences(path: Union[str, Path]) -> Iterator[List[str]]:
     """Yield the words of each line of a UTF-8 text file (split on whitespace).
 
-    Raises CorpusFormatError ("file:line: ...") for bytes that are not UTF-8 and for NUL bytes.
+    Raises CorpusFormatError ("file:line: ...") for bytes that are not UTF-8 and for NUL bytes
+    (see lines.read_lines).
     """
-    path = Path(path)
-    with path.open("rb") as f:
-        for line_no, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf8")
-            except UnicodeDecodeError as err:
-                raise CorpusFormatError(path, line_no, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
-            if "\x00" in line:
-                raise CorpusFormatError(path, line_no, "NUL byte: is this a binary file?")
-            yield line.split()
+    for _, line in read_lines(path):
+        yield line.split()
 
 
 def sentences_from_hf(dataset: Iterable[dict], column: str = "text") -> Iterator[List[str]]:
@@ -57,16 +51,12 @@ def convert_lm_text(input_path: Union[str, Path], output_path: Union[str, Path])
     """Write a DocBin with one Doc per non-empty line (for `spacy evaluate`, which then reads
     every sentence on its own). Returns the tokens predicted: words + one <eos> per sentence.
     (spaCy is imported here, so the readers above also run where only torch is installed.)"""
-    from spacy.tokens import Doc, DocBin
+    from spacy.tokens import Doc
     from spacy.vocab import Vocab
 
+    from .docbin import write_docbin
+
     vocab = Vocab()
-    docbin = DocBin(store_user_data=False)
-    n_tokens = 0
-    for words in read_sentences(input_path):
-        if words:
-            docbin.add(Doc(vocab, words=words))
-            n_tokens += len(words) + 1
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    docbin.to_disk(output_path)
-    return n_tokens
+    docs = (Doc(vocab, words=words) for words in read_sentences(input_path) if words)
+    stats = write_docbin(docs, output_path)
+    return stats.n_tokens + stats.n_docs

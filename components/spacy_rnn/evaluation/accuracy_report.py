@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from tqdm import tqdm
 
-from .reports import machine_info, markdown_table, write_json
+from .reports import gold_docs, machine_info, markdown_table, write_json
 
 ATTRS = {"upos": "pos_", "xpos": "tag_"}
 UNITS = ("document", "sentence")
@@ -68,7 +68,7 @@ def tagging_report(nlp: Language, splits: Dict[str, Path], corpus: str, model: s
     """Evaluate every split in both units; keys like `ud_ewt.test.upos_acc` (document unit)."""
     report: Dict = {"model": model, "corpus": corpus, "tokenization": "gold", "scores": {}, "splits": {}}
     for split, path in tqdm(splits.items(), desc="evaluating splits", unit="split"):
-        references = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+        references = gold_docs(nlp, path, ("token.pos", "token.tag"))
         report["splits"][split] = {}
         for unit in UNITS:
             refs = gold_units(references, unit)

@@ -1,9 +1,13 @@
-"""Writing reports: JSON for machines, markdown for people, and the machine they ran on."""
+"""Writing reports: JSON for machines, markdown for people, and the machine they ran on; reading
+the gold documents they score."""
 import json
 import os
 import platform
 from pathlib import Path
 from typing import Dict, List, Sequence
+
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
 
 
 def machine_info() -> Dict[str, object]:
@@ -39,3 +43,19 @@ def markdown_table(header: Sequence[str], rows: List[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def gold_docs(nlp: Language, path: Path, assigns: Sequence[str]) -> List[Doc]:
+    """The gold documents of a DocBin, after checking that the pipeline has a component that
+    sets one of `assigns` (e.g. "doc.ents") and that the file holds documents: an evaluation
+    that could only report zeros is an error, not a report."""
+    setters = [name for name in nlp.pipe_names if set(assigns) & set(nlp.get_pipe_meta(name).assigns)]
+    if not setters:
+        raise ValueError(
+            f"the pipeline has no component that sets {' or '.join(assigns)} (its components: "
+            f"{', '.join(nlp.pipe_names) or 'none'}): nothing to evaluate"
+        )
+    docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+    if not docs:
+        raise ValueError(f"{path}: the file holds no documents")
+    return docs

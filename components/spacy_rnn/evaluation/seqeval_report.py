@@ -32,11 +32,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from tqdm import tqdm
 
 from .accuracy_report import tag_gold_tokens
-from .reports import machine_info, markdown_table, write_json
+from .reports import gold_docs, machine_info, markdown_table, write_json
 
 Entity = Tuple[int, int, str]  # token start, token end (exclusive), label
 MODES = ("default", "strict")
@@ -205,7 +205,7 @@ def ner_report(
         "splits": {},
     }
     for split, path in tqdm(splits.items(), desc="evaluating splits", unit="split"):
-        references = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+        references = gold_docs(nlp, path, ("doc.ents",))
         if not any(ref.ents for ref in references):
             raise ValueError(f"{path}: no gold entities (doc.ents) to evaluate against")
         result = ner_scores(references, tag_gold_tokens(nlp, references), label_map, n_errors)

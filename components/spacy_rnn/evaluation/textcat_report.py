@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from tqdm import tqdm
 
 from ..pipes.textcat import exclusive_label
 from .accuracy_report import tag_gold_tokens
-from .reports import machine_info, markdown_table, write_json
+from .reports import gold_docs, machine_info, markdown_table, write_json
 
 
 def _percent(numerator: int, denominator: int) -> float:
@@ -46,7 +46,12 @@ def textcat_scores(
         gold = exclusive_label(ref.cats)
         if gold is not None:
             outcomes.append((index, gold, max(pred.cats, key=pred.cats.get)))
-    labels += sorted({gold for _, gold, _ in outcomes} - set(labels))
+    unknown = sorted({gold for _, gold, _ in outcomes} - set(labels))
+    if unknown:
+        raise ValueError(
+            f"the gold classes {unknown} are not among the pipeline's classes {labels}: the gold file is for "
+            f"another task (e.g. SST-5 gold for a binary SST model)"
+        )
     pairs = Counter((gold, guess) for _, gold, guess in outcomes)
     gold_counts = Counter(gold for _, gold, _ in outcomes)
     guess_counts = Counter(guess for _, _, guess in outcomes)
@@ -88,7 +93,7 @@ def textcat_report(nlp: Language, splits: Dict[str, Path], corpus: str, model: s
     """Score every split; keys like `sst2.test.accuracy` and `sst2.test.macro_f1`."""
     report: Dict = {"model": model, "corpus": corpus, "tokenization": "gold", "scores": {}, "splits": {}}
     for split, path in tqdm(splits.items(), desc="evaluating splits", unit="split"):
-        references = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+        references = gold_docs(nlp, path, ("doc.cats",))
         result = textcat_scores(references, tag_gold_tokens(nlp, references), n_errors)
         report["splits"][split] = result
         report["scores"][f"{corpus}.{split}.accuracy"] = result["accuracy"]

@@ -2,9 +2,9 @@
 
 The training stream is cut into `batch_size` contiguous rows that are read in parallel, `bptt`
 steps at a time; the hidden state is carried from one chunk to the next (detached), so every
-row is one long sequence.
+row is one long sequence. Separate streams (docs) are padded into rows by `pad_streams`.
 """
-from typing import Iterator, Tuple
+from typing import Iterator, Sequence, Tuple
 
 import torch
 
@@ -33,3 +33,15 @@ def bptt_chunks(rows: torch.Tensor, bptt: int) -> Iterator[Tuple[torch.Tensor, t
 
 def n_chunks(rows: torch.Tensor, bptt: int) -> int:
     return -(-(rows.shape[1] - 1) // bptt)
+
+
+PADDING = -100  # a target the loss ignores (torch's default ignore_index)
+
+
+def pad_streams(streams: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+    """Token id streams -> LongTensor[len(streams), longest]: row i is streams[i] padded with
+    `value` at its end (which a left-to-right model reads only after the real tokens)."""
+    rows = torch.full((len(streams), max(len(s) for s in streams)), value, dtype=torch.long)
+    for row, stream in enumerate(streams):
+        rows[row, : len(stream)] = torch.as_tensor(stream, dtype=torch.long)
+    return rows

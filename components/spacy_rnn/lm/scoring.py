@@ -1,4 +1,8 @@
-"""Reading token streams with a `LanguageModelNet` in bounded windows (no spaCy import)."""
+"""Reading token streams with a `LanguageModelNet` in bounded chunks (no spaCy import).
+
+Every function reads `chunk_size` tokens at a time with the recurrent state carried over, in
+eval mode without gradients; the module is left in eval mode (training switches it back), so
+concurrent readers get the same answers as one."""
 from typing import List, Optional, Sequence, Tuple
 
 import numpy
@@ -6,31 +10,30 @@ import torch
 import torch.nn.functional as F
 
 from ..models.language_model import LanguageModelNet, State
+from .batching import pad_streams
 
 
 @torch.no_grad()
 def stream_log_probs(
-    net: LanguageModelNet, streams: Sequence[Sequence[int]], window_size: int, batch_size: int
+    net: LanguageModelNet, streams: Sequence[Sequence[int]], chunk_size: int, max_batch_docs: int
 ) -> List[numpy.ndarray]:
     """For each stream of n token ids, float64[n - 1]: log p(stream[i] | stream[:i]) for i >= 1
-    (natural log). Up to `batch_size` streams of similar length are read together,
-    `window_size` tokens at a time with the recurrent state carried over, so memory is bounded by
-    batch_size * window_size * vocabulary size whatever the length. Streams are padded at their
+    (natural log). Up to `max_batch_docs` streams of similar length are read together,
+    `chunk_size` tokens at a time with the recurrent state carried over, so memory is bounded by
+    max_batch_docs * chunk_size * vocabulary size whatever the length. Streams are padded at their
     end only, which a left-to-right model never reads, so results do not depend on batching.
     """
     net.eval()
     results: List[Optional[numpy.ndarray]] = [None] * len(streams)
     order = sorted(range(len(streams)), key=lambda i: len(streams[i]))
-    for start in range(0, len(order), batch_size):
-        group = order[start : start + batch_size]
+    for start in range(0, len(order), max_batch_docs):
+        group = order[start : start + max_batch_docs]
         lengths = [len(streams[i]) for i in group]
-        ids = torch.zeros(len(group), max(lengths), dtype=torch.long)
-        for row, i in enumerate(group):
-            ids[row, : lengths[row]] = torch.as_tensor(streams[i], dtype=torch.long)
+        ids = pad_streams([streams[i] for i in group], 0)
         log_probs = torch.zeros(len(group), max(max(lengths) - 1, 0), dtype=torch.float64)
         state: Optional[State] = None
-        for begin in range(0, max(lengths) - 1, window_size):
-            end = min(begin + window_size, max(lengths) - 1)
+        for begin in range(0, max(lengths) - 1, chunk_size):
+            end = min(begin + chunk_size, max(lengths) - 1)
             logits, state = net(ids[:, begin:end], state)
             targets = ids[:, begin + 1 : end + 1].to(logits.device)
             chosen = F.log_softmax(logits.float(), dim=-1).gather(2, targets.unsqueeze(2)).squeeze(2)
@@ -41,7 +44,7 @@ def stream_log_probs(
 
 
 @torch.no_grad()
-def read_prefix(net: LanguageModelNet, ids: Sequence[int], window_size: int) -> Tuple[torch.Tensor, State]:
+def read_prefix(net: LanguageModelNet, ids: Sequence[int], chunk_size: int) -> Tuple[torch.Tensor, State]:
     """Read a non-empty stream; return the log-probabilities FloatTensor[n_words] of the token
     that follows it, and the state after it (to continue reading or generating)."""
     if not ids:
@@ -49,8 +52,8 @@ def read_prefix(net: LanguageModelNet, ids: Sequence[int], window_size: int) -> 
     net.eval()
     stream = torch.as_tensor(list(ids), dtype=torch.long).unsqueeze(0)
     state: Optional[State] = None
-    for begin in range(0, stream.shape[1], window_size):
-        logits, state = net(stream[:, begin : begin + window_size], state)
+    for begin in range(0, stream.shape[1], chunk_size):
+        logits, state = net(stream[:, begin : begin + chunk_size], state)
     return F.log_softmax(logits[0, -1].float(), dim=-1), state
 
 
@@ -60,7 +63,7 @@ def sample_continuation(
     ids: Sequence[int],
     n_tokens: int,
     *,
-    window_size: int,
+    chunk_size: int,
     temperature: float = 1.0,
     top_k: Optional[int] = None,
     seed: int = 0,
@@ -73,7 +76,7 @@ def sample_continuation(
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, not {temperature}")
     generator = torch.Generator().manual_seed(seed)
-    log_probs, state = read_prefix(net, ids, window_size)
+    log_probs, state = read_prefix(net, ids, chunk_size)
     drawn: List[int] = []
     for _ in range(n_tokens):
         scores = log_probs.cpu() / temperature

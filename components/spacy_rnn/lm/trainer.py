@@ -7,6 +7,9 @@ learning rate is divided by `anneal_factor` when the dev perplexity did not impr
 stops after `patience` evaluations in a row without improvement, after `max_epochs`, or when
 `max_minutes` have passed. Every evaluation is appended to output_dir/training_log.jsonl as it
 happens, with the training loss, throughput and gradient norms logged in between.
+
+The loop is made of `train_step` (lm.step, shared with the component's `spacy train` update),
+`DevSchedule` (evaluation and annealing) and `TrainingLog` (log entries and progress).
 """
 import json
 import math
@@ -14,21 +17,23 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..models.language_model import LanguageModelNet, detach_state
+from ..errors import diverged
+from ..models.language_model import LanguageModelNet
 from .batching import batchify, bptt_chunks, n_chunks
 from .scoring import stream_log_probs
+from .step import train_step
 
 
 @dataclass
 class LMTrainingSettings:
-    """The [lm_training] section of a language-model config."""
+    """The [lm_training] section of a language-model config (batch_size: rows of the training
+    stream read in parallel; bptt: tokens per step)."""
 
     batch_size: int = 20
     bptt: int = 35
@@ -50,10 +55,103 @@ class LMTrainingSettings:
             raise ValueError(f"lm_training.mixed_precision must be 'none' or 'bf16', not {self.mixed_precision!r}")
 
 
-def stream_perplexity(net: LanguageModelNet, stream: Sequence[int], window_size: int) -> float:
+def stream_perplexity(net: LanguageModelNet, stream: Sequence[int], chunk_size: int) -> float:
     """exp(mean NLL) of stream[1:] given everything before, read as one sequence."""
-    log_probs = stream_log_probs(net, [stream], window_size, 1)[0]
+    log_probs = stream_log_probs(net, [stream], chunk_size, 1)[0]
     return math.exp(-float(log_probs.mean()))
+
+
+def make_optimizer(net: LanguageModelNet, settings: LMTrainingSettings) -> torch.optim.Optimizer:
+    optimizer = torch.optim.SGD if settings.optimizer == "sgd" else torch.optim.Adam
+    return optimizer(net.parameters(), lr=settings.learning_rate)
+
+
+class DevSchedule:
+    """Evaluation on the dev stream and annealing: after an evaluation without a new best dev
+    perplexity every learning rate is divided by anneal_factor; `exhausted` after `patience`
+    such evaluations in a row."""
+
+    def __init__(self, dev_stream: Sequence[int], chunk_size: int, anneal_factor: float, patience: int):
+        self.dev_stream, self.chunk_size = dev_stream, chunk_size
+        self.anneal_factor, self.patience = anneal_factor, patience
+        self.best_perplexity, self.bad_evals = math.inf, 0
+
+    def evaluate(self, net: LanguageModelNet, optimizer: torch.optim.Optimizer, step: int = 0) -> Dict:
+        """Measure the dev perplexity, then anneal when it is no new best (the module is left in
+        training mode). Returns {"dev_perplexity", "learning_rate" (before annealing), "improved"}."""
+        dev_ppl = stream_perplexity(net, self.dev_stream, self.chunk_size)
+        if not math.isfinite(dev_ppl):
+            raise diverged("", step, f"the dev perplexity is {dev_ppl:g}")
+        improved = dev_ppl < self.best_perplexity
+        result = {"dev_perplexity": dev_ppl, "learning_rate": optimizer.param_groups[0]["lr"], "improved": improved}
+        if improved:
+            self.best_perplexity, self.bad_evals = dev_ppl, 0
+        else:
+            self.bad_evals += 1
+            for group in optimizer.param_groups:
+                group["lr"] /= self.anneal_factor
+        net.train()
+        return result
+
+    @property
+    def exhausted(self) -> bool:
+        return self.bad_evals >= self.patience
+
+
+class TrainingLog:
+    """output_dir/training_log.jsonl (emptied at the start): "train" entries with the loss,
+    throughput and gradient norms of the steps since the previous one, and "eval" entries."""
+
+    def __init__(self, output_dir: Path):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.path = output_dir / "training_log.jsonl"
+        self.path.write_text("")
+        self.start = self.window_start = time.perf_counter()
+        self.window_loss, self.window_tokens, self.grad_norms = 0.0, 0, []
+        self.step, self.tokens_seen = 0, 0
+
+    def minutes(self) -> float:
+        return (time.perf_counter() - self.start) / 60
+
+    def add_step(self, loss: float, n_tokens: int, grad_norm: float) -> None:
+        """Count one step of mean loss `loss` over n_tokens targets."""
+        self.step += 1
+        self.tokens_seen += n_tokens
+        self.window_loss += loss * n_tokens
+        self.window_tokens += n_tokens
+        self.grad_norms.append(grad_norm)
+
+    def train_entry(self, epoch: int, learning_rate: float, clip: float) -> Dict:
+        """Write the "train" entry of the steps since the last one and start a new window."""
+        now = time.perf_counter()
+        mean_loss = self.window_loss / self.window_tokens
+        entry = {
+            **self._position(epoch),
+            "minutes": (now - self.start) / 60,
+            "loss": mean_loss,
+            "perplexity": math.exp(mean_loss),
+            "tokens_per_second": self.window_tokens / (now - self.window_start),
+            "learning_rate": learning_rate,
+            "grad_norm_mean": float(numpy.mean(self.grad_norms)),
+            "grad_norm_max": float(numpy.max(self.grad_norms)),
+            "clip": clip,
+        }
+        self.write({"type": "train", **entry})
+        self.window_loss, self.window_tokens, self.window_start, self.grad_norms = 0.0, 0, now, []
+        return entry
+
+    def eval_entry(self, epoch: int, evaluation: Dict) -> Dict:
+        """Write an "eval" entry for a `DevSchedule.evaluate` result."""
+        entry = {"type": "eval", **self._position(epoch), "minutes": self.minutes(), **evaluation}
+        self.write(entry)
+        return entry
+
+    def _position(self, epoch: int) -> Dict:
+        return {"step": self.step, "epoch": epoch, "tokens": self.tokens_seen}
+
+    def write(self, entry: Dict) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(entry) + "\n")
 
 
 def fit_language_model(
@@ -64,14 +162,14 @@ def fit_language_model(
     output_dir: Path,
     *,
     max_grad_norm: float,
-    window_size: int,
+    chunk_size: int,
     on_improve: Callable[[], None],
     device: str = "cpu",
 ) -> Dict:
     """Train `net` on train_stream (LongTensor[N]: the token ids, starting with an <eos>
-    context), evaluating the perplexity of dev_stream[1:] `evals_per_epoch` times an epoch;
-    `on_improve()` is called after each new best (to save a checkpoint). Returns the record:
-    settings, timings, stop reason and every evaluation."""
+    context), evaluating the perplexity of dev_stream[1:] (read chunk_size tokens at a time)
+    `evals_per_epoch` times an epoch; `on_improve()` is called after each new best (to save a
+    checkpoint). Returns the record: settings, timings, stop reason and every evaluation."""
     random.seed(settings.seed)
     numpy.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -79,115 +177,54 @@ def fit_language_model(
     rows = batchify(train_stream, settings.batch_size).to(device)
     chunks_per_epoch = n_chunks(rows, settings.bptt)
     eval_points = {round(chunks_per_epoch * (i + 1) / settings.evals_per_epoch) for i in range(settings.evals_per_epoch)}
-    if settings.optimizer == "sgd":
-        optimizer = torch.optim.SGD(net.parameters(), lr=settings.learning_rate)
-    else:
-        optimizer = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    log_path = output_dir / "training_log.jsonl"
-    log_path.write_text("")
+    optimizer = make_optimizer(net, settings)
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=settings.mixed_precision == "bf16")
-    record: Dict = {
+    log = TrainingLog(Path(output_dir))
+    schedule = DevSchedule(dev_stream, chunk_size, settings.anneal_factor, settings.patience)
+    evaluations: List[Dict] = []
+    deadline = log.start + settings.max_minutes * 60 if settings.max_minutes else math.inf
+    stop_reason = "max_epochs"
+    for epoch in range(1, settings.max_epochs + 1):
+        net.train()
+        state = None
+        progress = tqdm(bptt_chunks(rows, settings.bptt), total=chunks_per_epoch, desc=f"epoch {epoch}", leave=False)
+        for chunk_index, (inputs, targets) in enumerate(progress, 1):
+            loss, grad_norm, state = train_step(
+                net, optimizer, inputs, targets, state, max_grad_norm=max_grad_norm, autocast=autocast, step=log.step + 1
+            )
+            log.add_step(loss, targets.numel(), grad_norm)
+            if log.step % settings.log_every == 0:
+                entry = log.train_entry(epoch, optimizer.param_groups[0]["lr"], max_grad_norm)
+                progress.set_postfix(ppl=f"{entry['perplexity']:.1f}", tok_s=f"{entry['tokens_per_second']:.0f}")
+            out_of_time = time.perf_counter() > deadline
+            if chunk_index in eval_points or out_of_time:
+                evaluation = schedule.evaluate(net, optimizer, log.step)
+                evaluations.append(log.eval_entry(epoch, evaluation))
+                if evaluation["improved"]:
+                    on_improve()
+                tqdm.write(
+                    f"epoch {epoch} step {log.step}: dev perplexity {evaluation['dev_perplexity']:.2f} "
+                    f"(best {schedule.best_perplexity:.2f}), lr {evaluation['learning_rate']:g}, {log.minutes():.1f} min"
+                )
+                if out_of_time or schedule.exhausted:
+                    stop_reason = "max_minutes" if out_of_time else "patience"
+                    break
+        progress.close()
+        if stop_reason != "max_epochs":
+            break
+    return {
         "settings": asdict(settings),
         "n_parameters": sum(p.numel() for p in net.parameters()),
         "train_tokens": len(train_stream) - 1,
         "dev_tokens": len(dev_stream) - 1,
         "device": str(device),
         "output_dir": str(output_dir),
-        "evaluations": [],
+        "evaluations": evaluations,
+        "best_dev_perplexity": schedule.best_perplexity,
+        "train_minutes": log.minutes(),
+        "steps": log.step,
+        "epochs": epoch,
+        "tokens_seen": log.tokens_seen,
+        "tokens_per_second": log.tokens_seen / (time.perf_counter() - log.start),
+        "stop_reason": stop_reason,
     }
-    best_ppl, bad_evals, step, tokens_seen = math.inf, 0, 0, 0
-    start = time.perf_counter()
-    deadline = start + settings.max_minutes * 60 if settings.max_minutes else math.inf
-    window_loss, window_tokens, window_start, grad_norms = 0.0, 0, start, []
-    stop_reason = "max_epochs"
-
-    def log(entry: Dict) -> None:
-        with log_path.open("a") as f:
-            f.write(json.dumps(entry) + "\n")
-
-    for epoch in range(1, settings.max_epochs + 1):
-        net.train()
-        state = None
-        progress = tqdm(bptt_chunks(rows, settings.bptt), total=chunks_per_epoch, desc=f"epoch {epoch}", leave=False)
-        for chunk_index, (inputs, targets) in enumerate(progress, 1):
-            with autocast:
-                logits, state = net(inputs, state)
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            grad_norms.append(float(torch.nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm)))
-            optimizer.step()
-            state = detach_state(state)
-            step += 1
-            n = targets.numel()
-            tokens_seen += n
-            window_loss += float(loss.detach()) * n
-            window_tokens += n
-            if step % settings.log_every == 0:
-                now = time.perf_counter()
-                entry = {
-                    "type": "train",
-                    "step": step,
-                    "epoch": epoch,
-                    "tokens": tokens_seen,
-                    "minutes": (now - start) / 60,
-                    "loss": window_loss / window_tokens,
-                    "perplexity": math.exp(window_loss / window_tokens),
-                    "tokens_per_second": window_tokens / (now - window_start),
-                    "learning_rate": optimizer.param_groups[0]["lr"],
-                    "grad_norm_mean": float(numpy.mean(grad_norms)),
-                    "grad_norm_max": float(numpy.max(grad_norms)),
-                    "clip": max_grad_norm,
-                }
-                log(entry)
-                progress.set_postfix(ppl=f"{entry['perplexity']:.1f}", tok_s=f"{entry['tokens_per_second']:.0f}")
-                window_loss, window_tokens, window_start, grad_norms = 0.0, 0, now, []
-            out_of_time = time.perf_counter() > deadline
-            if chunk_index in eval_points or out_of_time:
-                dev_ppl = stream_perplexity(net, dev_stream, window_size)
-                improved = dev_ppl < best_ppl
-                entry = {
-                    "type": "eval",
-                    "step": step,
-                    "epoch": epoch,
-                    "tokens": tokens_seen,
-                    "minutes": (time.perf_counter() - start) / 60,
-                    "dev_perplexity": dev_ppl,
-                    "learning_rate": optimizer.param_groups[0]["lr"],
-                    "improved": improved,
-                }
-                if improved:
-                    best_ppl, bad_evals = dev_ppl, 0
-                    on_improve()
-                else:
-                    bad_evals += 1
-                    for group in optimizer.param_groups:
-                        group["lr"] /= settings.anneal_factor
-                log(entry)
-                record["evaluations"].append(entry)
-                tqdm.write(
-                    f"epoch {epoch} step {step}: dev perplexity {dev_ppl:.2f} (best {best_ppl:.2f}), "
-                    f"lr {entry['learning_rate']:g}, {entry['minutes']:.1f} min"
-                )
-                net.train()
-                if out_of_time:
-                    stop_reason = "max_minutes"
-                    break
-                if bad_evals >= settings.patience:
-                    stop_reason = "patience"
-                    break
-        progress.close()
-        if stop_reason != "max_epochs":
-            break
-    record.update(
-        best_dev_perplexity=best_ppl,
-        train_minutes=(time.perf_counter() - start) / 60,
-        steps=step,
-        epochs=epoch,
-        tokens_seen=tokens_seen,
-        tokens_per_second=tokens_seen / (time.perf_counter() - start),
-        stop_reason=stop_reason,
-    )
-    return record

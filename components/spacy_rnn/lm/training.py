@@ -2,11 +2,12 @@
 truncated-BPTT loop of `lm.trainer` (which `spacy train` cannot run: the recurrent state is
 carried across batches), and keep the best pipeline as a spaCy pipeline directory.
 
-Checkpoints are written atomically: built next to the target and renamed into place, so a crash
-never leaves a half-written `model-best`.
+Checkpoints are written atomically (`spacy_rnn.checkpoints`), so a crash never leaves a missing
+or half-written `model-best`; a run that starts replaces the previous run's checkpoints, and one
+that diverges (`TrainingDiverged`) keeps the last good one.
 """
-import os
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Sequence
 
@@ -14,22 +15,9 @@ import torch
 from spacy.attrs import ORTH
 from spacy.language import Language
 
-from ..layers import get_torch_net
+from ..checkpoints import recover_checkpoint, save_atomically
 from .trainer import LMTrainingSettings, fit_language_model
 from .vocab import EOS, UNK, Vocabulary
-
-
-def atomic_save(nlp: Language, path: Path) -> None:
-    """Write the pipeline to `path` without ever leaving a half-written directory there."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    nlp.to_disk(tmp)
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def train_language_model(
@@ -57,17 +45,21 @@ def train_language_model(
     vocab = Vocabulary.from_corpus(train_sentences, max_size=lm.cfg["max_vocab_size"], min_count=lm.cfg["min_count"])
     lm.initialize(lambda: [], nlp=nlp, words=vocab.words)
     output_dir = Path(output_dir)
+    for name in ("model-best", "model-last"):  # a run replaces the previous run's checkpoints
+        recover_checkpoint(output_dir / name)
+        shutil.rmtree(output_dir / name, ignore_errors=True)
     record = fit_language_model(
-        get_torch_net(lm.model),
+        lm.net,
         torch.tensor([vocab.eos_id] + vocab.encode(train_sentences), dtype=torch.long),
         [vocab.eos_id] + vocab.encode(dev_sentences),
         settings,
         output_dir,
         max_grad_norm=lm.cfg["max_grad_norm"],
-        window_size=lm.model.attrs["settings"]["window_size"],
-        on_improve=lambda: atomic_save(nlp, output_dir / "model-best"),
+        chunk_size=lm.model.attrs["chunk_size"],
+        on_improve=lambda: save_atomically(nlp, output_dir / "model-best"),
         device=device,
     )
-    get_torch_net(lm.model).to("cpu")
-    atomic_save(nlp, output_dir / "model-last")
-    return {**record, "model": dict(lm.model.attrs["settings"]), "vocabulary_size": len(vocab)}
+    lm.net.to("cpu")
+    save_atomically(nlp, output_dir / "model-last")
+    reading = {key: lm.model.attrs[key] for key in ("chunk_size", "max_batch_docs")}
+    return {**record, "model": {**asdict(lm.net.settings), **reading}, "vocabulary_size": len(vocab)}

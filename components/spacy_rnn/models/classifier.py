@@ -19,13 +19,15 @@ from typing import Dict, Iterable, Tuple
 import torch
 from torch import nn
 
-from .encoder import SequenceBatch, SequenceEncoder
+from .encoder import SequenceBatch
+from .registry import build_net, net_spec, register_net
 
 POOLINGS = ("last", "max", "mean", "attention")
 
 
+@register_net
 class TextClassifierNet(nn.Module):
-    """Shared `SequenceEncoder`, a pooling (`POOLINGS`) and `nn.Linear` to `n_labels` logits.
+    """Any token encoder (see `spacy_rnn.models.encoder`), a pooling (`POOLINGS`) and `nn.Linear` to `n_labels` logits.
 
     forward(batches, rows, window_docs, n_docs) -> {"cats": FloatTensor[n_docs, n_labels]}
     unnormalised logits (the loss applies the softmax), where the batches hold W windows in
@@ -33,22 +35,29 @@ class TextClassifierNet(nn.Module):
     another) and `window_docs` LongTensor[W] the document of each window, windows numbered
     in document order. The batches may be a generator: at prediction time only one batch and
     the [W, width] window summaries are in memory at once.
-    `hparams` holds every constructor argument, so the module can be rebuilt before its
-    state dict is loaded.
+    `hparams` rebuilds the module (encoder included) before its state dict is loaded.
+    "last" pooling needs a recurrent encoder (its `rnn` gives the directions' halves).
     """
 
-    def __init__(self, encoder: Dict, n_labels: int, pooling: str):
+    def __init__(self, encoder: nn.Module, n_labels: int, pooling: str):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.hparams = {"encoder": dict(encoder), "n_labels": n_labels, "pooling": pooling}
         self.pooling = pooling
-        self.encoder = SequenceEncoder(**encoder)
+        self.encoder = encoder
         width = self.encoder.output_width
         self.attention = None
         if pooling == "attention":
             self.attention = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
         self.output = nn.Linear(width, n_labels)
+
+    @property
+    def hparams(self) -> Dict:
+        return {"encoder": net_spec(self.encoder), "n_labels": self.output.out_features, "pooling": self.pooling}
+
+    @classmethod
+    def from_hparams(cls, hparams: Dict) -> "TextClassifierNet":
+        return cls(build_net(hparams["encoder"]), hparams["n_labels"], hparams["pooling"])
 
     def forward(
         self, batches: Iterable[SequenceBatch], rows: torch.Tensor, window_docs: torch.Tensor, n_docs: int

@@ -80,38 +80,70 @@ class LinearChainCRF(nn.Module):
             self.register_buffer(f"{name}_penalty", penalty, persistent=False)
 
     def _scores(self):
+        """Learned scores with IMPOSSIBLE added where forbidden (finite, so gradients stay defined)."""
         return (
             self.start + self.start_penalty,
             self.end + self.end_penalty,
             self.transitions + self.transitions_penalty,
         )
 
-    def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """log Z for each sequence: FloatTensor[B] (the forward algorithm)."""
+    def _decoding_scores(self):
+        """Learned scores with -inf where forbidden: no score, however large, can select a
+        forbidden start, end or transition."""
+        return tuple(
+            learned.masked_fill(penalty < 0, float("-inf"))
+            for learned, penalty in (
+                (self.start, self.start_penalty),
+                (self.end, self.end_penalty),
+                (self.transitions, self.transitions_penalty),
+            )
+        )
+
+    def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor, parallel: bool = False) -> torch.Tensor:
+        """log Z for each sequence: FloatTensor[B] (the forward algorithm).
+
+        parallel=True runs the forward algorithm as a log-depth scan: the per-step score
+        matrices [B, T-1, C, C] are multiplied pairwise in the log semiring, so there are
+        O(log T) sequential steps instead of T (faster on a GPU for long docs; O(T C^3) work,
+        so slower on a CPU). Same value up to float rounding.
+        """
         start, end, transitions = self._scores()
         alpha = start + emissions[:, 0]
-        for t in range(1, emissions.shape[1]):
-            step = torch.logsumexp(alpha.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1), dim=1)
-            alpha = torch.where(mask[:, t : t + 1], step, alpha)
+        if parallel and emissions.shape[1] > 1:
+            steps = transitions + emissions[:, 1:].unsqueeze(2)  # [B, T-1, C, C]: previous -> next tag
+            identity = torch.full((self.n_tags, self.n_tags), IMPOSSIBLE, device=emissions.device).fill_diagonal_(0.0)
+            steps = torch.where(mask[:, 1:, None, None], steps, identity)  # padding carries alpha over
+            while steps.shape[1] > 1:
+                if steps.shape[1] % 2:
+                    steps = torch.cat([steps, identity.expand(len(steps), 1, -1, -1)], dim=1)
+                steps = (steps[:, 0::2].unsqueeze(-1) + steps[:, 1::2].unsqueeze(-3)).logsumexp(dim=-2)
+            alpha = (alpha.unsqueeze(2) + steps[:, 0]).logsumexp(dim=1)
+        elif not parallel:
+            for t in range(1, emissions.shape[1]):
+                step = torch.logsumexp(alpha.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1), dim=1)
+                alpha = torch.where(mask[:, t : t + 1], step, alpha)
         return torch.logsumexp(alpha + end, dim=1)
 
-    def neg_log_likelihood(self, emissions: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def neg_log_likelihood(
+        self, emissions: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, parallel: bool = False
+    ) -> torch.Tensor:
         """-log p(gold | emissions) per sequence: FloatTensor[B].
 
         gold: LongTensor[B, T] of tag ids; a negative id marks a token whose tag is unknown,
         which is marginalised (any tag the constraints allow), so partial annotation trains.
+        parallel: see `log_partition`.
         """
         known = gold >= 0
         gold_only = nn.functional.one_hot(gold.clamp(min=0), self.n_tags).bool() | ~known.unsqueeze(2)
         restricted = emissions.masked_fill(~gold_only, IMPOSSIBLE)
-        both = self.log_partition(torch.cat([emissions, restricted]), torch.cat([mask, mask]))
+        both = self.log_partition(torch.cat([emissions, restricted]), torch.cat([mask, mask]), parallel)
         log_z, gold_score = both.split(emissions.shape[0])
         return log_z - gold_score
 
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The highest-scoring allowed tag sequence (Viterbi): LongTensor[B, T], with the last
-        real tag repeated over padding."""
-        start, end, transitions = self._scores()
+        real tag repeated over padding. Emissions of -inf forbid a tag at a position."""
+        start, end, transitions = self._decoding_scores()
         batch_size, length, n_tags = emissions.shape
         score = start + emissions[:, 0]
         keep = torch.arange(n_tags, device=emissions.device).expand(batch_size, n_tags)

@@ -1,21 +1,75 @@
 """Word + character + static-vector features fed through a packed multi-layer (Bi)RNN.
 
-Pure PyTorch: no spaCy import. The glue in `spacy_rnn.layers` turns Docs into a
-`SequenceBatch`; every later component (tagger, NER, classifier) reuses `SequenceEncoder`.
+Pure PyTorch: no spaCy import. `spacy_rnn.featurize` turns Docs into a `SequenceBatch`.
+
+The encoder contract every head (`TaggerNet`, `EntityTaggerNet`, `TextClassifierNet`) relies
+on: an `nn.Module` with an `output_width` attribute whose forward(batch) returns
+FloatTensor[W, T, output_width] for the W padded windows of the batch (zeros at padding), and
+whose `hparams` rebuild it (`spacy_rnn.models.build_net`). `RNNEncoder` is the recurrent one.
 """
-from dataclasses import dataclass, fields
-from typing import Optional
+from dataclasses import asdict, dataclass, fields
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .registry import register_net
+
 PAD_ID = 0
 UNK_ID = 1
 RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 # One layer, one direction of each cell over a batch-first input (what nn.LSTM/GRU/RNN call).
 RNN_FUNCTIONS = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}
+
+
+MAX_SIZE = 16_384  # no layer width, depth or window a config asks for may exceed this
+
+
+def check_settings(settings, sizes) -> None:
+    """ValueError unless settings.cell is a known cell, every size named is within 0..MAX_SIZE,
+    and any hidden_width and depth are at least 1: a config cannot ask for absurd allocations."""
+    if settings.cell not in RNN_CELLS:
+        raise ValueError(f"cell must be one of {sorted(RNN_CELLS)}, got {settings.cell!r}")
+    for name in sizes:
+        if not 0 <= getattr(settings, name) <= MAX_SIZE:
+            raise ValueError(f"{name} = {getattr(settings, name)} is outside 0..{MAX_SIZE}")
+    for name in ("hidden_width", "depth"):
+        if name in sizes and getattr(settings, name) < 1:
+            raise ValueError(f"{name} must be at least 1, not {getattr(settings, name)}")
+
+
+@dataclass(frozen=True)
+class RNNEncoderSettings:
+    """Hyper-parameters of `RNNEncoder` (the data-dependent sizes come separately).
+
+    word_width: trainable word embeddings; word_dropout: probability of replacing a known word
+        by the unknown word while training (so its row is learned).
+    char_filters: width of the character CNN features (0 disables them), over char_width-wide
+        character embeddings with kernels of char_kernel characters.
+    cell: "lstm", "gru" or "rnn" (tanh); hidden_width per direction; depth layers.
+    dropout: on the input features, between layers and on the outputs.
+    """
+
+    word_width: int = 100
+    word_dropout: float = 0.05
+    char_width: int = 30
+    char_filters: int = 50
+    char_kernel: int = 3
+    hidden_width: int = 100
+    depth: int = 2
+    cell: str = "lstm"
+    bidirectional: bool = True
+    dropout: float = 0.33
+
+    def __post_init__(self) -> None:
+        check_settings(self, ("word_width", "char_width", "char_filters", "char_kernel", "hidden_width", "depth"))
+
+    @classmethod
+    def take(cls, values: Dict) -> "RNNEncoderSettings":
+        """The settings among `values` (a dict of these and other settings)."""
+        return cls(**{field.name: values[field.name] for field in fields(cls) if field.name in values})
 
 
 @dataclass
@@ -66,53 +120,45 @@ class CharCNN(nn.Module):
         return torch.tanh(hidden.max(dim=2).values)
 
 
-class SequenceEncoder(nn.Module):
+@register_net
+class RNNEncoder(nn.Module):
     """Embeddings -> dropout -> packed multi-layer (Bi)LSTM/GRU/RNN -> dropout.
 
     forward(batch, packed=True) -> FloatTensor[W, T, output_width], zeros at padding positions.
     Packing makes each window's states independent of the other windows in the batch.
     packed=False gives the same states without packing (`run_padded`): faster on CPU for
     batches with little padding (windows bucketed by length), slower for ragged ones.
-    Word dropout replaces known word ids by UNK_ID with probability `word_dropout` while
-    training, so the unknown-word embedding is learned.
+    Inputs per token: a word embedding (n_words rows), the static vectors given in the batch
+    (vectors_width, frozen), and character CNN features.
     """
 
-    def __init__(
-        self,
-        *,
-        n_words: int,
-        word_width: int,
-        vectors_width: int,
-        n_chars: int,
-        char_width: int,
-        char_filters: int,
-        char_kernel: int,
-        hidden_width: int,
-        depth: int,
-        cell: str,
-        bidirectional: bool,
-        dropout: float,
-        word_dropout: float,
-    ):
+    def __init__(self, settings: RNNEncoderSettings, *, n_words: int, n_chars: int, vectors_width: int):
         super().__init__()
-        if cell not in RNN_CELLS:
-            raise ValueError(f"cell must be one of {sorted(RNN_CELLS)}, got {cell!r}")
-        self.word_dropout = word_dropout
-        self.word_embed = nn.Embedding(n_words, word_width, padding_idx=PAD_ID)
-        self.char_cnn = CharCNN(n_chars, char_width, char_filters, char_kernel) if char_filters else None
-        input_width = word_width + vectors_width + char_filters
-        self.input_dropout = nn.Dropout(dropout)
-        self.rnn = RNN_CELLS[cell](
-            input_width,
-            hidden_width,
-            num_layers=depth,
-            bidirectional=bidirectional,
+        settings = RNNEncoderSettings.take(asdict(settings))
+        self.hparams = {"settings": asdict(settings), "n_words": n_words, "n_chars": n_chars, "vectors_width": vectors_width}
+        self.word_dropout = settings.word_dropout
+        self.word_embed = nn.Embedding(n_words, settings.word_width, padding_idx=PAD_ID)
+        self.char_cnn = None
+        if settings.char_filters:
+            self.char_cnn = CharCNN(n_chars, settings.char_width, settings.char_filters, settings.char_kernel)
+        self.input_width = settings.word_width + vectors_width + settings.char_filters
+        self.input_dropout = nn.Dropout(settings.dropout)
+        self.rnn = RNN_CELLS[settings.cell](
+            self.input_width,
+            settings.hidden_width,
+            num_layers=settings.depth,
+            bidirectional=settings.bidirectional,
             batch_first=True,
-            dropout=dropout if depth > 1 else 0.0,
+            dropout=settings.dropout if settings.depth > 1 else 0.0,
         )
-        self.output_dropout = nn.Dropout(dropout)
-        self.output_width = hidden_width * (2 if bidirectional else 1)
-        self.cell = cell
+        self.output_dropout = nn.Dropout(settings.dropout)
+        self.output_width = settings.hidden_width * (2 if settings.bidirectional else 1)
+        self.cell = settings.cell
+
+    @classmethod
+    def from_hparams(cls, hparams: Dict) -> "RNNEncoder":
+        settings = RNNEncoderSettings(**hparams["settings"])
+        return cls(settings, n_words=hparams["n_words"], n_chars=hparams["n_chars"], vectors_width=hparams["vectors_width"])
 
     def forward(self, batch: SequenceBatch, packed: bool = True) -> torch.Tensor:
         word_ids = batch.word_ids
@@ -120,6 +166,9 @@ class SequenceEncoder(nn.Module):
             drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
             word_ids = word_ids.masked_fill(drop & (word_ids > UNK_ID), UNK_ID)
         features = [self.word_embed(word_ids)]
+        vectors_width = 0 if batch.vectors is None else batch.vectors.shape[-1]
+        if vectors_width != self.hparams["vectors_width"]:
+            raise ValueError(f"the batch has static vectors of width {vectors_width}, this encoder reads {self.hparams['vectors_width']}")
         if batch.vectors is not None:
             features.append(batch.vectors)
         if self.char_cnn is not None:

@@ -1,4 +1,6 @@
-"""What every torch-backed component shares: the training step and global gradient clipping."""
+"""What every torch-backed component shares: the training step, global gradient clipping,
+parameter averaging, and the prediction batch limit kept in pipe.cfg."""
+import math
 from collections import deque
 from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
@@ -9,24 +11,36 @@ from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, xp2torch
 
-from ..layers import fit_vocabularies, get_torch_net
+from ..encoders import check_vectors
+from ..errors import EXPLODED_LOSS, TrainingDiverged, diverged  # noqa: F401  (TrainingDiverged re-exported)
+from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net
 
 IGNORE_INDEX = -100
 
 
 class TorchPipe(TrainablePipe):
-    """A TrainablePipe whose model is a `TorchSequenceModel` or `TorchDocModel` (outputs are torch tensors).
+    """A TrainablePipe whose model is a `spacy_rnn.layers.TorchModel` (outputs are torch tensors).
 
     Subclasses implement predict, set_annotations and get_loss(examples, outputs) ->
-    (loss, d_outputs). Gradients are clipped to a global L2 norm of `cfg["max_grad_norm"]`
+    (loss, d_outputs). cfg["max_batch_tokens"] bounds the tokens of a prediction batch (memory,
+    not results); the model reads it from its attrs. Gradients are clipped to a global L2 norm of `cfg["max_grad_norm"]`
     before the optimizer step. The norms before clipping of the last MAX_KEPT_NORMS steps are
     kept in `grad_norms` (the training logger drains them into the training log).
     """
 
     MAX_KEPT_NORMS = 100_000
+    NET_CLASS = ""  # the class name of the torch module the component's model builds
 
     def __init__(
-        self, vocab: Vocab, model: Model, name: str, *, labels, max_grad_norm: float, scorer: Optional[Callable]
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str,
+        *,
+        labels,
+        max_grad_norm: float,
+        scorer: Optional[Callable],
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ):
         """labels: the empty label container of the subclass (filled by initialize)."""
         self.vocab = vocab
@@ -34,6 +48,8 @@ class TorchPipe(TrainablePipe):
         self.name = name
         self.scorer = scorer
         self.cfg = {"labels": labels, "max_grad_norm": max_grad_norm}
+        if "max_batch_tokens" in model.attrs:
+            self.cfg["max_batch_tokens"] = model.attrs["max_batch_tokens"] = max_batch_tokens
 
     def update(
         self,
@@ -52,6 +68,8 @@ class TorchPipe(TrainablePipe):
         loss = self.accumulate_gradients(examples)
         if loss is None:
             return losses
+        if not math.isfinite(loss) or loss > EXPLODED_LOSS:
+            self.stop_training(f"the loss is {loss:g}")
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -78,11 +96,66 @@ class TorchPipe(TrainablePipe):
 
     def finish_update(self, sgd: Optimizer) -> None:
         net = get_torch_net(self.model)
-        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg["max_grad_norm"])
+        norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg["max_grad_norm"]))
         if not hasattr(self, "grad_norms"):
             self.grad_norms: Deque[float] = deque(maxlen=self.MAX_KEPT_NORMS)
-        self.grad_norms.append(float(norm))
+        self.grad_norms.append(norm)
+        if not math.isfinite(norm):
+            self.stop_training(f"the gradient norm is {norm:g}")
         self.model.finish_update(sgd)
+        self.n_updates = getattr(self, "n_updates", 0) + 1
+        if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
+            self.stop_training("the weights became non-finite")
+
+    def stop_training(self, problem: str) -> None:
+        """Raise `TrainingDiverged`, naming the update step (counted from 1 for this component)."""
+        raise diverged(f"[{self.name}] ", getattr(self, "n_updates", 0) + 1, problem)
+
+    def from_disk(self, path, *, exclude=tuple()):
+        super().from_disk(path, exclude=exclude)
+        self.check_model(str(path))
+        return self
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        super().from_bytes(bytes_data, exclude=exclude)
+        self.check_model("bytes")
+        return self
+
+    def check_model(self, source: str) -> None:
+        """After loading: the weights are this component's (module class, finite values) and were
+        trained with its labels; otherwise a ValueError says what is wrong and what to do."""
+        where = f"[{self.name}] {source}"
+        net = get_torch_net(self.model)
+        if self.NET_CLASS and type(net).__name__ != self.NET_CLASS:
+            found = "no weights" if type(net) is torch.nn.Module else f"{type(net).__name__} weights"
+            raise ValueError(
+                f"{where}: the model file holds {found}, not the {self.NET_CLASS} weights a {type(self).__name__} "
+                f"needs: it belongs to another component or was not saved after training."
+            )
+        if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
+            raise ValueError(f"{where}: the weights contain NaN or infinite values (training diverged); retrain.")
+        if self.model.attrs.get("vectors_width"):
+            try:
+                check_vectors(self.vocab.vectors, self.model.attrs["vectors_width"], self.model.attrs.get("vectors_fingerprint", ""))
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+        trained = self.model.attrs.get("labels")
+        if trained is not None and trained != self.label_data:
+            raise ValueError(
+                f"{where}: the component's labels {self.label_data} are not the labels its weights were trained "
+                f"with, {trained}: the cfg file was edited or belongs to another model; restore it."
+            )
+        expected = self.head_sizes()
+        if expected and expected != self.model.attrs.get("heads"):
+            raise ValueError(
+                f"{where}: the component's labels {self.label_data} need outputs {expected}, but its weights have "
+                f"{self.model.attrs['heads']}: the cfg file does not belong to these weights."
+            )
+
+    def head_sizes(self) -> Dict[str, int]:
+        """{output: width} the component's labels need (what initialize gives the model); {} when
+        the component has no label-sized outputs."""
+        return {}
 
     def use_params(self, params: Dict):
         """Use averaged weights (thinc's `optimizer.averages`, with `use_averages = true`) until
@@ -107,14 +180,15 @@ class TorchPipe(TrainablePipe):
                 for name, value in backup.items():
                     net_params[name].copy_(value)
 
-    def fit_model(self, docs: List, heads: Dict[str, int]) -> None:
-        """Fit the word/char vocabularies to the training docs and build the torch module."""
-        vectors = self.vocab.vectors
-        if vectors.mode != "default":
-            raise ValueError(f"[{self.name}] only 'default' vectors are supported, not {vectors.mode!r}")
-        fit_vocabularies(self.model, docs, vectors_width=vectors.shape[1] if vectors.shape[0] else 0)
-        self.model.attrs["heads"] = dict(heads)
-        self.model.initialize()
+    def fit_model(self, docs: List) -> None:
+        """Fit the encoder's features (vocabularies, vectors) to the training docs and build the
+        torch module with the outputs the labels need (`head_sizes`)."""
+        self.model.attrs["heads"] = self.head_sizes()
+        self.model.attrs["labels"] = self.label_data
+        try:
+            self.model.initialize(X=(docs, self.vocab.vectors))
+        except ValueError as err:
+            raise ValueError(f"[{self.name}] {err}") from None
 
     def drain_grad_norms(self) -> List[float]:
         """The gradient norms recorded since the last call, oldest first."""
@@ -136,3 +210,12 @@ def softmax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> Tuple[
     loss = loss / n_targets
     loss.backward()
     return float(loss.detach()), leaf.grad
+
+
+def loss_per_doc(loss_fn: Callable[[List[torch.Tensor]], torch.Tensor], outputs: List[torch.Tensor]) -> Tuple[float, List[torch.Tensor]]:
+    """loss_fn's value on per-doc outputs and its gradient w.r.t. each doc's output (zeros
+    where the loss does not depend on it, e.g. an empty doc)."""
+    leaves = [output.detach().requires_grad_() for output in outputs]
+    loss = loss_fn(leaves)
+    loss.backward()
+    return float(loss.detach()), [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]

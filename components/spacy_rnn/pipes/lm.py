@@ -17,24 +17,25 @@ import math
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
-import torch
-import torch.nn.functional as F
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_get_examples
 from spacy.util import registry
 from spacy.vocab import Vocab
-from thinc.api import Model
+from thinc.api import Config, Model
 
 from ..layers import get_torch_net
+from ..lm.batching import PADDING, bptt_chunks, pad_streams
 from ..lm.scoring import read_prefix, sample_continuation
+from ..lm.step import backward_chunk
 from ..lm.vocab import Normalizer, Vocabulary
-from ..models.language_model import State, detach_state
+from ..models.language_model import State
 from .base import TorchPipe
 
-DEFAULT_LM_MODEL = """
+DEFAULT_LM_MODEL = Config().from_str(
+    """
 [model]
-@architectures = "lstm.LanguageModel.v1"
+@architectures = "spacy_rnn.LanguageModel.v1"
 embed_width = 400
 hidden_width = 400
 depth = 2
@@ -43,9 +44,10 @@ tied = true
 embed_dropout = 0.4
 layer_dropout = 0.4
 output_dropout = 0.4
-window_size = 256
-batch_size = 16
+chunk_size = 256
+max_batch_docs = 16
 """
+)["model"]
 
 for _name in ("log_prob", "perplexity", "lm_n_tokens"):
     if not Doc.has_extension(_name):
@@ -117,6 +119,8 @@ def make_lm_scorer() -> Callable:
 class LanguageModelComponent(TorchPipe):
     """See the module docstring. The vocabulary (`model.attrs["words"]`) and the normaliser
     (`model.attrs["normalizer"]`) are saved with the model."""
+
+    NET_CLASS = "LanguageModelNet"
 
     def __init__(
         self,
@@ -218,8 +222,10 @@ class LanguageModelComponent(TorchPipe):
     def next_words(self, doc: Doc, k: int = 10, include_special: bool = False) -> List[Tuple[str, float]]:
         """The k most probable words to follow the doc (its text is a prefix: no <eos> is added
         after it), with their probabilities. <unk> and <eos> are left out unless include_special."""
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"[{self.name}] next_words needs k >= 1, not {k!r}")
         ids, _ = self.doc_stream(doc, end_with_eos=False)
-        log_probs, _ = read_prefix(self.net, ids, self.model.attrs["settings"]["window_size"])
+        log_probs, _ = read_prefix(self.net, ids, self.model.attrs["chunk_size"])
         if not include_special:
             log_probs[[self.lm_vocab.eos_id, self.lm_vocab.unk_id]] = float("-inf")
         top = log_probs.topk(min(k, len(log_probs)))
@@ -237,7 +243,14 @@ class LanguageModelComponent(TorchPipe):
         stop_at_eos: bool = True,
     ) -> List[str]:
         """Sample up to n_words words after the doc (never <unk>); ends after an <eos> when
-        stop_at_eos, else <eos> is never drawn. The same seed gives the same words."""
+        stop_at_eos, else <eos> is never drawn. The same seed gives the same words.
+        top_k: sample among the k most probable words only (None: all); temperature > 0."""
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"[{self.name}] generate needs top_k >= 1 or None (all words), not {top_k!r}")
+        if not temperature > 0:
+            raise ValueError(f"[{self.name}] generate needs a temperature > 0, not {temperature!r}")
+        if not isinstance(n_words, int) or n_words < 0:
+            raise ValueError(f"[{self.name}] generate needs n_words >= 0, not {n_words!r}")
         ids, _ = self.doc_stream(doc, end_with_eos=False)
         vocab = self.lm_vocab
         banned = [vocab.unk_id] if stop_at_eos else [vocab.unk_id, vocab.eos_id]
@@ -245,7 +258,7 @@ class LanguageModelComponent(TorchPipe):
             self.net,
             ids,
             n_words,
-            window_size=self.model.attrs["settings"]["window_size"],
+            chunk_size=self.model.attrs["chunk_size"],
             temperature=temperature,
             top_k=top_k,
             seed=seed,
@@ -256,29 +269,19 @@ class LanguageModelComponent(TorchPipe):
 
     def accumulate_gradients(self, examples: List[Example]) -> Optional[float]:
         """Gradients of the mean cross-entropy per predicted token of the reference docs'
-        streams. Long docs are read window_size tokens at a time, back-propagating within each
-        window (truncated BPTT), so memory stays bounded. Dropout rates come from the config."""
+        streams. Long docs are read chunk_size tokens at a time, back-propagating within each
+        chunk (truncated BPTT, `lm.step.backward_chunk` as in `train-lm`), so memory stays
+        bounded. Dropout rates come from the config."""
         streams = [self.doc_stream(eg.reference)[0] for eg in examples]
         streams = [ids for ids in streams if len(ids) > 1]
         if not streams:
             return None
-        window = self.model.attrs["settings"]["window_size"]
         net = self.net
         net.train()
         n_targets = sum(len(ids) - 1 for ids in streams)
-        ids = torch.full((len(streams), max(len(s) for s in streams)), -100, dtype=torch.long)
-        for row, stream in enumerate(streams):
-            ids[row, : len(stream)] = torch.as_tensor(stream)
         state: Optional[State] = None
         total = 0.0
-        for begin in range(0, ids.shape[1] - 1, window):
-            inputs = ids[:, begin : begin + window].clamp(min=0)
-            targets = ids[:, begin + 1 : begin + window + 1]
-            logits, state = net(inputs[:, : targets.shape[1]], state)
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).to(logits.device), ignore_index=-100, reduction="sum"
-            ) / n_targets
-            loss.backward()
-            state = detach_state(state)
-            total += float(loss.detach())
+        for inputs, targets in bptt_chunks(pad_streams(streams, PADDING), self.model.attrs["chunk_size"]):
+            loss, state = backward_chunk(net, inputs.clamp(min=0), targets, state, n_targets)
+            total += loss
         return total

@@ -10,23 +10,22 @@ from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo, validate_
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..layers import Outputs, get_torch_net
-from ..models.crf import IMPOSSIBLE
-from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
+from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
+from .base import TorchPipe, loss_per_doc
 
 DEFAULT_NER_MODEL = Config().from_str(
     """
 [model]
-@architectures = "lstm.EntityRecognizer.v1"
-tag_scheme = "BILUO"
+@architectures = "spacy_rnn.EntityRecognizer.v1"
 crf = true
 
 [model.encoder]
-@architectures = "lstm.Encoder.v1"
+@architectures = "spacy_rnn.RNNEncoder.v1"
 """
 )["model"]
 
 UNKNOWN_TAG = -1
+TAG_SCHEMES = ("BILUO", "BIO")
 
 
 @Language.factory(
@@ -34,15 +33,33 @@ UNKNOWN_TAG = -1
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
     default_config={
         "model": DEFAULT_NER_MODEL,
+        "tag_scheme": "BILUO",
         "max_grad_norm": 5.0,
+        "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_bilstm_crf_ner(
-    nlp: Language, name: str, model: Model, max_grad_norm: float, scorer: Optional[Callable]
+    nlp: Language,
+    name: str,
+    model: Model,
+    tag_scheme: str,
+    max_grad_norm: float,
+    max_batch_tokens: int,
+    scorer: Optional[Callable],
 ) -> "BiLSTMCRFEntityRecognizer":
-    return BiLSTMCRFEntityRecognizer(nlp.vocab, model, name, max_grad_norm=max_grad_norm, scorer=scorer)
+    """tag_scheme: "BILUO" or "BIO" tags for the CRF; max_grad_norm: global gradient clipping;
+    max_batch_tokens: tokens per prediction batch and padded positions per Viterbi group."""
+    return BiLSTMCRFEntityRecognizer(
+        nlp.vocab,
+        model,
+        name,
+        tag_scheme=tag_scheme,
+        max_grad_norm=max_grad_norm,
+        max_batch_tokens=max_batch_tokens,
+        scorer=scorer,
+    )
 
 
 def entity_tags(labels: Sequence[str], scheme: str) -> List[str]:
@@ -51,25 +68,18 @@ def entity_tags(labels: Sequence[str], scheme: str) -> List[str]:
     return ["O"] + [f"{prefix}-{label}" for label in labels for prefix in prefixes]
 
 
-def pad_docs(values: torch.Tensor, lengths: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Split per-token rows (docs one after another) into a padded [B, T, ...] tensor and its
-    mask BoolTensor[B, T]; docs of length 0 are left out."""
-    rows = [part for part in values.split(list(lengths)) if len(part)]
-    padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
-    real_lengths = torch.tensor([len(part) for part in rows], device=values.device)
-    mask = torch.arange(padded.shape[1], device=values.device) < real_lengths.unsqueeze(1)
-    return padded, mask
-
-
 class BiLSTMCRFEntityRecognizer(TorchPipe):
     """Tags each token with O / B-X / I-X (/ L-X / U-X) and reads entities off the tags.
 
     The CRF runs over whole docs (the encoder reads them in bounded windows). Decoding can only
     produce valid tag sequences, and whitespace tokens are always "O" (as in spaCy's own NER).
-    cfg["labels"] are the entity types. Tokens whose gold tag is
-    missing are marginalised out of the CRF likelihood (left out of the softmax loss).
-    set_annotations replaces doc.ents; tokens outside the predicted entities become "O".
+    cfg["labels"] are the entity types, cfg["tag_scheme"] the tags' scheme. Tokens whose gold
+    tag is missing are marginalised out of the CRF likelihood (left out of the softmax loss).
+    Entities already in doc.ents (e.g. from an entity_ruler before the recognizer) are kept and
+    the model predicts around them; every other token outside the predicted entities becomes "O".
     """
+
+    NET_CLASS = "EntityTaggerNet"
 
     def __init__(
         self,
@@ -77,10 +87,17 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         model: Model,
         name: str = "bilstm_crf_ner",
         *,
+        tag_scheme: str = "BILUO",
         max_grad_norm: float = 5.0,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         scorer: Optional[Callable] = None,
     ):
-        super().__init__(vocab, model, name, labels=[], max_grad_norm=max_grad_norm, scorer=scorer)
+        if tag_scheme not in TAG_SCHEMES:
+            raise ValueError(f"tag_scheme must be one of {TAG_SCHEMES}, not {tag_scheme!r}")
+        super().__init__(
+            vocab, model, name, labels=[], max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+        )
+        self.cfg["tag_scheme"] = tag_scheme
 
     @property
     def tags(self) -> List[str]:
@@ -88,7 +105,10 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
 
     @property
     def tag_scheme(self) -> str:
-        return self.model.attrs["settings"]["tag_scheme"]
+        """The scheme of the model's tags (of cfg["tag_scheme"] before initialization)."""
+        if self.tags:
+            return "BILUO" if any(tag[:2] in ("L-", "U-") for tag in self.tags) else "BIO"
+        return self.cfg["tag_scheme"]
 
     def initialize(
         self,
@@ -108,67 +128,46 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
                 f"labels were given."
             )
         self.cfg["labels"] = list(labels)
-        self.model.attrs["tags"] = entity_tags(labels, self.tag_scheme)
-        self.fit_model(docs, heads={"tags": len(self.tags)})
+        self.model.attrs["tags"] = entity_tags(labels, self.cfg["tag_scheme"])
+        self.fit_model(docs)
+
+    def head_sizes(self) -> Dict[str, int]:
+        return {"tags": len(entity_tags(self.cfg["labels"], self.tag_scheme))}
 
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
-        """Tag ids for each doc (int arrays, one per doc)."""
+        """Tag ids for each doc (int arrays, one per doc): the best valid tag sequence, with
+        whitespace tokens "O"."""
         docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            return [numpy.zeros((0,), dtype="int64") for _ in docs]
         return self.decode(docs, self.model.predict(docs)["tags"])
 
-    def decode(self, docs: List[Doc], emissions: torch.Tensor) -> List[numpy.ndarray]:
-        """The best valid tag sequence of each doc given emission scores FloatTensor[N, n_tags]
-        for the docs' tokens one doc after another; whitespace tokens get "O"."""
-        if not self.model.attrs["settings"]["crf"]:
-            emissions = emissions.log_softmax(dim=-1)
-        is_space = numpy.concatenate([doc.to_array(IS_SPACE) for doc in docs]).astype(bool)
-        emissions = emissions.clone()
-        emissions[torch.from_numpy(is_space).to(emissions.device), 1:] = IMPOSSIBLE
-        lengths = [len(doc) for doc in docs]
-        results = [numpy.zeros((0,), dtype="int64") for _ in lengths]
-        crf = get_torch_net(self.model).crf
-        max_cells = self.model.attrs["settings"]["max_batch_tokens"]
-        starts = numpy.cumsum([0] + lengths)
-        # Viterbi over groups of docs of similar length, at most max_cells padded positions each.
-        order = [i for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]) if lengths[i]]
-        with torch.no_grad():
-            while order:
-                size = max(1, max_cells // lengths[order[0]])
-                group, order = order[:size], order[size:]
-                rows = torch.cat([emissions[starts[i] : starts[i + 1]] for i in group])
-                padded, mask = pad_docs(rows, [lengths[i] for i in group])
-                best = crf.decode(padded, mask).cpu().numpy()
-                for row, i in enumerate(group):
-                    results[i] = best[row, : lengths[i]]
-        return results
+    def decode(self, docs: List[Doc], emissions: List[torch.Tensor]) -> List[numpy.ndarray]:
+        """The best valid tag sequence of each doc given its emission scores FloatTensor[len(doc),
+        n_tags]; whitespace tokens and the tokens of entities already in doc.ents get "O"."""
+        outside = []
+        for doc in docs:
+            fixed = doc.to_array(IS_SPACE).astype(bool)
+            for ent in doc.ents:
+                fixed[ent.start : ent.end] = True
+            outside.append(torch.from_numpy(fixed))
+        best = get_torch_net(self.model).decode(emissions, outside, self.cfg["max_batch_tokens"])
+        return [tags.numpy() for tags in best]
 
     def set_annotations(self, docs: Iterable[Doc], tag_ids: List[numpy.ndarray]) -> None:
+        """Adds the predicted entities to those already in doc.ents (kept, as spaCy's own
+        recognizer keeps them; `decode` never predicts over their tokens)."""
         for doc, ids in zip(docs, tag_ids):
             tags = [self.tags[i] for i in ids]
             if self.tag_scheme == "BIO":
                 tags = iob_to_biluo(tags)
-            doc.set_ents(biluo_tags_to_spans(doc, tags), default="outside")
+            doc.set_ents(list(doc.ents) + biluo_tags_to_spans(doc, tags), default="outside")
 
-    def get_loss(self, examples: Iterable[Example], outputs: Outputs) -> Tuple[float, Dict[str, torch.Tensor]]:
-        """CRF: summed negative log-likelihood of the gold docs per token; otherwise the mean
-        token cross-entropy. Gradients are w.r.t. the emission scores."""
-        examples = list(examples)
-        gold = [self._gold_tag_ids(eg) for eg in examples]
-        emissions = outputs["tags"]
-        if not self.model.attrs["settings"]["crf"]:
-            targets = torch.tensor(numpy.concatenate(gold), dtype=torch.int64)
-            loss, d_emissions = softmax_cross_entropy(emissions, targets.masked_fill(targets < 0, IGNORE_INDEX))
-            return loss, {"tags": d_emissions}
-        leaf = emissions.detach().requires_grad_()
-        lengths = [len(ids) for ids in gold]
-        padded, mask = pad_docs(leaf, lengths)
-        gold_ids, _ = pad_docs(torch.tensor(numpy.concatenate(gold), device=leaf.device), lengths)
-        crf = get_torch_net(self.model).crf
-        loss = crf.neg_log_likelihood(padded, gold_ids, mask).sum() / max(1, sum(lengths))
-        loss.backward()
-        return float(loss.detach()), {"tags": leaf.grad}
+    def get_loss(self, examples: Iterable[Example], outputs: TokenOutputs) -> Tuple[float, Dict[str, List[torch.Tensor]]]:
+        """The net's loss (CRF: negative log-likelihood per token; otherwise the mean token
+        cross-entropy) and its gradients w.r.t. each doc's emission scores."""
+        gold = [torch.from_numpy(self._gold_tag_ids(eg)) for eg in examples]
+        net = get_torch_net(self.model)
+        loss, d_emissions = loss_per_doc(lambda emissions: net.loss(emissions, gold), outputs["tags"])
+        return loss, {"tags": d_emissions}
 
     def _gold_tag_ids(self, eg: Example) -> numpy.ndarray:
         """Gold tag id per predicted token; UNKNOWN_TAG where the annotation is missing."""

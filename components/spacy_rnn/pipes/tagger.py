@@ -13,7 +13,7 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..layers import Outputs
+from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs
 from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
 
 HEADS = {"pos": ("POS", POS), "tag": ("TAG", TAG)}
@@ -21,10 +21,10 @@ HEADS = {"pos": ("POS", POS), "tag": ("TAG", TAG)}
 DEFAULT_TAGGER_MODEL = Config().from_str(
     """
 [model]
-@architectures = "lstm.Tagger.v1"
+@architectures = "spacy_rnn.Tagger.v1"
 
 [model.encoder]
-@architectures = "lstm.Encoder.v1"
+@architectures = "spacy_rnn.RNNEncoder.v1"
 """
 )["model"]
 
@@ -35,14 +35,18 @@ DEFAULT_TAGGER_MODEL = Config().from_str(
     default_config={
         "model": DEFAULT_TAGGER_MODEL,
         "max_grad_norm": 5.0,
+        "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
         "scorer": {"@scorers": "spacy_rnn.tagger_scorer.v1"},
     },
     default_score_weights={"pos_acc": 0.5, "tag_acc": 0.5},
 )
 def make_bilstm_tagger(
-    nlp: Language, name: str, model: Model, max_grad_norm: float, scorer: Optional[Callable]
+    nlp: Language, name: str, model: Model, max_grad_norm: float, max_batch_tokens: int, scorer: Optional[Callable]
 ) -> "BiLSTMTagger":
-    return BiLSTMTagger(nlp.vocab, model, name, max_grad_norm=max_grad_norm, scorer=scorer)
+    """max_grad_norm: global gradient clipping; max_batch_tokens: tokens per prediction batch."""
+    return BiLSTMTagger(
+        nlp.vocab, model, name, max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+    )
 
 
 def tagger_score(examples: Iterable[Example], **kwargs) -> Dict[str, float]:
@@ -66,6 +70,8 @@ class BiLSTMTagger(TorchPipe):
     Tokens whose gold value is missing are left out of the loss, not counted as wrong.
     """
 
+    NET_CLASS = "TaggerNet"
+
     def __init__(
         self,
         vocab: Vocab,
@@ -73,10 +79,13 @@ class BiLSTMTagger(TorchPipe):
         name: str = "bilstm_tagger",
         *,
         max_grad_norm: float = 5.0,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         scorer: Optional[Callable] = tagger_score,
     ):
         labels = {"pos": [], "tag": []}
-        super().__init__(vocab, model, name, labels=labels, max_grad_norm=max_grad_norm, scorer=scorer)
+        super().__init__(
+            vocab, model, name, labels=labels, max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+        )
 
     @property
     def labels(self) -> tuple:
@@ -118,35 +127,33 @@ class BiLSTMTagger(TorchPipe):
                 "[bilstm_tagger] no labels: the training examples carry no POS or TAG "
                 "annotation (token.pos_ / token.tag_) and no labels were given."
             )
-        self.fit_model(docs, heads={head: len(self.cfg["labels"][head]) for head in self.heads})
+        self.fit_model(docs)
 
-    def predict(self, docs: Iterable[Doc]) -> Dict[str, numpy.ndarray]:
-        """{head: int array of label indices for all tokens of all docs, in order}."""
-        docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            return {head: numpy.zeros((0,), dtype="int64") for head in self.heads}
-        outputs = self.model.predict(docs)
-        return {head: outputs[head].argmax(dim=-1).cpu().numpy() for head in self.heads}
+    def head_sizes(self) -> Dict[str, int]:
+        return {head: len(self.cfg["labels"][head]) for head in self.heads}
 
-    def set_annotations(self, docs: Iterable[Doc], guesses: Dict[str, numpy.ndarray]) -> None:
+    def predict(self, docs: Iterable[Doc]) -> Dict[str, List[numpy.ndarray]]:
+        """{head: per doc, an int array of label indices for its tokens}."""
+        outputs = self.model.predict(list(docs))
+        return {head: [logits.argmax(dim=-1).cpu().numpy() for logits in outputs[head]] for head in self.heads}
+
+    def set_annotations(self, docs: Iterable[Doc], guesses: Dict[str, List[numpy.ndarray]]) -> None:
         attrs = [HEADS[head][1] for head in self.heads]
-        values = {head: self._label_values(head)[guesses[head]] for head in self.heads}
-        start = 0
-        for doc in docs:
-            end = start + len(doc)
-            if end > start:
-                array = numpy.stack([values[head][start:end] for head in self.heads], axis=1)
-                doc.from_array(attrs, array)
-            start = end
+        values = {head: self._label_values(head) for head in self.heads}
+        for i, doc in enumerate(docs):
+            if len(doc):
+                doc.from_array(attrs, numpy.stack([values[head][guesses[head][i]] for head in self.heads], axis=1))
 
-    def get_loss(self, examples: Iterable[Example], outputs: Outputs) -> tuple:
+    def get_loss(self, examples: Iterable[Example], outputs: TokenOutputs) -> tuple:
         """Sum over heads of the mean token cross-entropy; gradients w.r.t. the logits."""
         examples = list(examples)
+        lengths = [len(eg.predicted) for eg in examples]
         loss = 0.0
         d_outputs = {}
         for head in self.heads:
             targets = torch.tensor(self._gold_indices(head, examples), dtype=torch.int64)
-            head_loss, d_outputs[head] = softmax_cross_entropy(outputs[head], targets)
+            head_loss, d_logits = softmax_cross_entropy(torch.cat(outputs[head]), targets)
+            d_outputs[head] = list(d_logits.split(lengths))
             loss += head_loss
         return loss, d_outputs
 

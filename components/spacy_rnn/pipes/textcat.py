@@ -11,19 +11,19 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..layers import Outputs
+from ..layers import DEFAULT_MAX_BATCH_TOKENS, DocOutputs
 from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
 
 DEFAULT_TEXTCAT_MODEL = Config().from_str(
     """
 [model]
-@architectures = "lstm.TextClassifier.v1"
+@architectures = "spacy_rnn.TextClassifier.v1"
 pooling = "max"
 long_text = "window"
-max_tokens = 512
 
 [model.encoder]
-@architectures = "lstm.Encoder.v1"
+@architectures = "spacy_rnn.RNNEncoder.v1"
+window_size = 512
 """
 )["model"]
 
@@ -34,6 +34,7 @@ max_tokens = 512
     default_config={
         "model": DEFAULT_TEXTCAT_MODEL,
         "max_grad_norm": 5.0,
+        "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
         "scorer": {"@scorers": "spacy_rnn.textcat_scorer.v1"},
     },
     default_score_weights={
@@ -52,14 +53,24 @@ max_tokens = 512
     },
 )
 def make_lstm_textcat(
-    nlp: Language, name: str, model: Model, max_grad_norm: float, scorer: Optional[Callable]
+    nlp: Language, name: str, model: Model, max_grad_norm: float, max_batch_tokens: int, scorer: Optional[Callable]
 ) -> "LSTMTextCategorizer":
-    return LSTMTextCategorizer(nlp.vocab, model, name, max_grad_norm=max_grad_norm, scorer=scorer)
+    """max_grad_norm: global gradient clipping; max_batch_tokens: padded tokens per prediction batch."""
+    return LSTMTextCategorizer(
+        nlp.vocab, model, name, max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+    )
 
 
 def exclusive_label(cats: Dict[str, float]) -> Optional[str]:
     """The gold class of exclusive `doc.cats`: the one label with value 1.0 (None when none has it,
-    i.e. the annotation is missing). More than one raises ValueError."""
+    i.e. the annotation is missing). More than one, or a value other than 0.0 and 1.0 (soft
+    labels, which this classifier does not train on), raises ValueError."""
+    soft = {label: value for label, value in cats.items() if value not in (0.0, 1.0)}
+    if soft:
+        raise ValueError(
+            f"gold cats {cats} have values other than 0.0 and 1.0 ({soft}): soft labels are not supported; "
+            f"give each text its one class with 1.0 and the others 0.0"
+        )
     positive = [label for label, value in cats.items() if value == 1.0]
     if len(positive) > 1:
         raise ValueError(f"gold cats {cats} are not exclusive: {positive} are all 1.0")
@@ -88,10 +99,12 @@ class LSTMTextCategorizer(TorchPipe):
     """Assigns each doc a probability per label (softmax over exclusive classes, summing to 1).
 
     cfg["labels"]: the classes (at least two), in the order of the logits. Docs are read whole
-    (see `lstm.TextClassifier.v1` for long texts). An empty doc gets softmax of the head's
+    (see `spacy_rnn.TextClassifier.v1` for long texts). An empty doc gets softmax of the head's
     bias (the model's prediction for a zero pooled vector); whitespace tokens are read like
     any other token. Examples without a gold class (no label at 1.0) are left out of the loss.
     """
+
+    NET_CLASS = "TextClassifierNet"
 
     def __init__(
         self,
@@ -100,9 +113,12 @@ class LSTMTextCategorizer(TorchPipe):
         name: str = "lstm_textcat",
         *,
         max_grad_norm: float = 5.0,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         scorer: Optional[Callable] = textcat_score,
     ):
-        super().__init__(vocab, model, name, labels=[], max_grad_norm=max_grad_norm, scorer=scorer)
+        super().__init__(
+            vocab, model, name, labels=[], max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+        )
 
     def initialize(
         self,
@@ -123,7 +139,10 @@ class LSTMTextCategorizer(TorchPipe):
                 f"training examples carry too few doc.cats labels and none were given."
             )
         self.cfg["labels"] = list(labels)
-        self.fit_model(docs, heads={"cats": len(labels)})
+        self.fit_model(docs)
+
+    def head_sizes(self) -> Dict[str, int]:
+        return {"cats": len(self.cfg["labels"])}
 
     def predict(self, docs: Iterable[Doc]) -> numpy.ndarray:
         """Probabilities FloatArray[n_docs, n_labels] (rows sum to 1)."""
@@ -134,7 +153,7 @@ class LSTMTextCategorizer(TorchPipe):
         for doc, row in zip(docs, scores):
             doc.cats.update(zip(self.labels, row.tolist()))
 
-    def get_loss(self, examples: Iterable[Example], outputs: Outputs) -> Tuple[float, Dict[str, torch.Tensor]]:
+    def get_loss(self, examples: Iterable[Example], outputs: DocOutputs) -> Tuple[float, Dict[str, torch.Tensor]]:
         """Mean cross-entropy over the docs with a gold class; gradient w.r.t. the logits."""
         targets = torch.tensor([self._gold_index(eg) for eg in examples], dtype=torch.int64)
         loss, d_logits = softmax_cross_entropy(outputs["cats"], targets)

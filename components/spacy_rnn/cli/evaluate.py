@@ -1,0 +1,91 @@
+"""Evaluation reports on gold tokens: evaluate-tagger (UPOS/XPOS accuracy), evaluate-ner
+(seqeval) and evaluate-textcat (accuracy, F1, confusions); JSON + markdown."""
+from pathlib import Path
+from typing import List
+
+import typer
+
+from ._common import app, echo_scores, fail, split_arg
+
+
+@app.command("evaluate-tagger")
+def evaluate_tagger_cmd(
+    model: Path = typer.Argument(..., exists=True, help="Trained pipeline folder"),
+    splits: List[str] = typer.Option(
+        ..., "--split", help="NAME=PATH of a gold DocBin, e.g. dev=corpus/ud_en_ewt/dev.spacy (repeatable)"
+    ),
+    output_dir: Path = typer.Option(Path("reports/pos"), help="Where accuracy.json and accuracy.md go"),
+    corpus: str = typer.Option("ud_ewt", help="Corpus name used in the report keys"),
+) -> None:
+    """UPOS/XPOS accuracy overall and per tag on gold tokens, whole documents and single sentences."""
+    import spacy
+
+    from ..evaluation.accuracy_report import tagging_report, write_tagging_report
+
+    paths = dict(split_arg(arg) for arg in splits)
+    nlp = spacy.load(model)
+    report = tagging_report(nlp, paths, corpus, str(model))
+    write_tagging_report(report, output_dir)
+    echo_scores(report["scores"], output_dir / "accuracy.md")
+
+
+@app.command("evaluate-ner")
+def evaluate_ner_cmd(
+    model: str = typer.Argument(..., help="Pipeline folder or installed package name (any pipeline setting doc.ents)"),
+    splits: List[str] = typer.Option(
+        ..., "--split", help="NAME=PATH of a gold DocBin with doc.ents, e.g. test=corpus/conll2003/test.spacy (repeatable)"
+    ),
+    output_dir: Path = typer.Option(..., help="Where NAME.json and NAME.md go"),
+    corpus: str = typer.Option("conll2003", help="Corpus name used in the report keys"),
+    label_maps: List[str] = typer.Option(
+        [], "--label-map", help="FROM=TO renames a predicted label, e.g. PERSON=PER; FROM= drops it (repeatable)"
+    ),
+    name: str = typer.Option("seqeval", help="Report file name"),
+) -> None:
+    """Entity precision/recall/F1 per type (seqeval, default and strict IOB2 modes) on gold tokens,
+    type confusions and a sample of errors in context."""
+    import spacy
+
+    from ..evaluation.seqeval_report import ner_report, write_ner_report
+
+    paths = dict(split_arg(arg) for arg in splits)
+    label_map = dict(_label_map_arg(arg) for arg in label_maps)
+    try:
+        report = ner_report(spacy.load(model), paths, corpus, model, label_map)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    write_ner_report(report, output_dir, name)
+    echo_scores(report["scores"], output_dir / f"{name}.md", only=".f1")
+
+
+def _label_map_arg(arg: str):
+    source, sep, target = arg.partition("=")
+    if not sep or not source:
+        fail(f"--label-map takes FROM=TO (or FROM= to drop the label), got {arg!r}")
+    return source, target
+
+
+@app.command("evaluate-textcat")
+def evaluate_textcat_cmd(
+    model: str = typer.Argument(..., help="Pipeline folder or installed package name (any pipeline setting exclusive doc.cats)"),
+    splits: List[str] = typer.Option(
+        ..., "--split", help="NAME=PATH of a gold DocBin with doc.cats, e.g. test=corpus/sst2/test.spacy (repeatable)"
+    ),
+    output_dir: Path = typer.Option(..., help="Where NAME.json and NAME.md go"),
+    corpus: str = typer.Option(..., help="Corpus name used in the report keys, e.g. sst2"),
+    name: str = typer.Option("textcat", help="Report file name"),
+    n_errors: int = typer.Option(25, help="Misclassified documents listed per split"),
+) -> None:
+    """Accuracy, macro F1, per-label precision/recall/F1, confusion matrix and the first errors
+    of a document classifier on gold tokens."""
+    import spacy
+
+    from ..evaluation.textcat_report import textcat_report, write_textcat_report
+
+    paths = dict(split_arg(arg) for arg in splits)
+    try:
+        report = textcat_report(spacy.load(model), paths, corpus, model, n_errors)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    write_textcat_report(report, output_dir, name)
+    echo_scores(report["scores"], output_dir / f"{name}.md")

@@ -1,0 +1,94 @@
+"""Converters of Hugging Face datasets (a folder written by Dataset.save_to_disk, or a hub
+name) to spaCy DocBins: convert-hf-tagging, convert-hf-ner, convert-hf-text."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import app, check_counts, echo_textcat, expectations, fail
+
+
+@app.command("convert-hf-tagging")
+def convert_hf_tagging_cmd(
+    dataset: str = typer.Argument(..., help="A folder written by Dataset.save_to_disk, or a Hugging Face dataset name"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    config_name: Optional[str] = typer.Option(None, "--config", help="Dataset configuration, e.g. en_ewt"),
+    split: str = typer.Option("train", help="Split to convert"),
+    tokens_column: str = typer.Option("tokens"),
+    upos_column: str = typer.Option("upos"),
+    xpos_column: str = typer.Option("xpos", help="Optional; ignored when the dataset lacks it"),
+) -> None:
+    """Convert a Hugging Face token-tagging dataset (tokens + upos [+ xpos]) to a spaCy DocBin."""
+    from ..corpora.hf import convert_hf_tagging
+
+    stats = _convert(
+        convert_hf_tagging, dataset, config_name, split, output_path,
+        tokens_column=tokens_column, upos_column=upos_column, xpos_column=xpos_column,
+    )
+    typer.echo(f"{dataset} [{split}]: {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens -> {output_path}")
+
+
+@app.command("convert-hf-ner")
+def convert_hf_ner_cmd(
+    dataset: str = typer.Argument(..., help="A folder written by Dataset.save_to_disk, or a Hugging Face dataset name"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    config_name: Optional[str] = typer.Option(None, "--config", help="Dataset configuration"),
+    split: str = typer.Option("train", help="Split to convert"),
+    tokens_column: str = typer.Option("tokens"),
+    tags_column: str = typer.Option("ner_tags", help="IOB2 tags: strings or ClassLabel ids"),
+) -> None:
+    """Convert a Hugging Face NER dataset (tokens + IOB2 ner_tags, like the hub's conll2003) to a spaCy DocBin."""
+    from ..corpora.hf import convert_hf_ner
+
+    stats = _convert(
+        convert_hf_ner, dataset, config_name, split, output_path, tokens_column=tokens_column, tags_column=tags_column
+    )
+    typer.echo(
+        f"{dataset} [{split}]: {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens, "
+        f"{stats.n_entities:,} entities -> {output_path}"
+    )
+
+
+@app.command("convert-hf-text")
+def convert_hf_text_cmd(
+    dataset: str = typer.Argument(..., help="A folder written by Dataset.save_to_disk, or a Hugging Face dataset name"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    config_name: Optional[str] = typer.Option(None, "--config", help="Dataset configuration, e.g. sst2 for glue"),
+    split: str = typer.Option("train", help="Split to convert"),
+    text_column: str = typer.Option("text", help="e.g. sentence for glue/sst2"),
+    label_column: str = typer.Option("label", help="ClassLabel ids, integer ids (with --labels) or label names"),
+    labels: Optional[str] = typer.Option(
+        None, help="Comma-separated label names for ids 0, 1, ... (default: the ClassLabel names)"
+    ),
+    expect: Optional[int] = typer.Option(None, help="Fail unless this many rows are read"),
+) -> None:
+    """Convert a Hugging Face text classification dataset (text + label) to a spaCy DocBin with exclusive doc.cats."""
+    from ..corpora.hf import convert_hf_text
+
+    expected = expectations(None, rows=expect)
+    names = [name.strip() for name in labels.split(",")] if labels is not None else None
+    stats = _convert(
+        convert_hf_text, dataset, config_name, split, output_path,
+        text_column=text_column, label_column=label_column, labels=names,
+    )
+    echo_textcat(f"{dataset} [{split}]", "rows", stats, output_path)
+    check_counts({"rows": stats.n_read}, expected)
+
+
+def _convert(convert, dataset: str, config_name: Optional[str], split: str, output_path: Path, **columns):
+    """Load the split and convert it, failing with the dataset's name and the problem."""
+    data = _load_hf_dataset(dataset, config_name, split)
+    try:
+        return convert(data, output_path, **columns)
+    except ValueError as err:
+        fail(f"{dataset}: {err}")
+
+
+def _load_hf_dataset(dataset: str, config_name: Optional[str], split: str):
+    """A split of a dataset saved with Dataset.save_to_disk (if the folder exists) or named on the hub."""
+    import datasets
+
+    if Path(dataset).exists():
+        data = datasets.load_from_disk(dataset)
+        return data[split] if isinstance(data, datasets.DatasetDict) else data
+    return datasets.load_dataset(dataset, config_name, split=split)

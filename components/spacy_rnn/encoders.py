@@ -1,0 +1,159 @@
+"""Registered encoder architectures: the settings objects that the heads' architectures take.
+
+An encoder, as the heads (`spacy_rnn.Tagger.v1`, `spacy_rnn.EntityRecognizer.v1`,
+`spacy_rnn.TextClassifier.v1`) use it, is a settings object with
+  window_size, window_context   how long sequences are cut into windows (`spacy_rnn.featurize`);
+  empty_features() -> dict      the model attrs its fitted features live in, empty;
+  fit(docs, vectors) -> dict    those attrs fitted on the training docs and the pipeline's vectors;
+  featurizer(attrs)             an object with doc_features(docs) and
+                                make_batch(windows, features, docs) -> the module's batch;
+  build(attrs) -> nn.Module     the torch encoder: forward(batch) -> FloatTensor[W, T, output_width].
+The settings travel whole from the config block to the torch module: `build` hands them to it.
+A new encoder (e.g. a Transformer over word pieces) implements these five members and registers
+its settings class; the heads and the pipes do not change.
+"""
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Sequence
+
+from spacy.tokens import Doc
+from spacy.util import registry
+
+from spacy.vectors import Vectors
+
+from .featurize import (
+    FIRST_CHAR_ID,
+    FIRST_WORD_ID,
+    DocFeatures,
+    Vocabularies,
+    Window,
+    doc_features,
+    fit_vocabularies,
+    make_batch,
+    vectors_fingerprint,
+)
+from .models.encoder import RNNEncoder, RNNEncoderSettings, SequenceBatch, check_settings
+
+@dataclass(frozen=True)
+class RNNEncoderSpec(RNNEncoderSettings):
+    """`spacy_rnn.RNNEncoder.v1`: trainable word embeddings + frozen static vectors (from
+    `nlp.vocab.vectors`, when the vocab has any) + character CNN features, then a packed
+    multi-layer (Bi)LSTM/GRU/RNN (`RNNEncoderSettings` holds those settings).
+
+    min_word_freq: training words seen fewer times share the unknown-word row.
+    max_word_chars: longer words keep their prefix and suffix for the character CNN.
+    window_size / window_context: a sentence (a whole doc without sentence boundaries, or any
+        doc for doc-level heads) longer than window_size tokens is read in windows with
+        window_context tokens of context on each side.
+    """
+
+    min_word_freq: int = 2
+    max_word_chars: int = 20
+    window_size: int = 128
+    window_context: int = 16
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_settings(self, ("window_size", "window_context", "max_word_chars"))
+        if self.window_size <= 2 * self.window_context:
+            raise ValueError(f"window_size ({self.window_size}) must exceed 2 * window_context ({self.window_context})")
+
+    def empty_features(self) -> Dict:
+        return {"words": [], "chars": [], "vectors_width": 0, "vectors_fingerprint": ""}
+
+    def fit(self, docs: Sequence[Doc], vectors: Vectors) -> Dict:
+        """Words of the training docs seen min_word_freq times, all their characters, and the
+        width and fingerprint of the pipeline's static vectors (checked whenever the model reads
+        docs)."""
+        if vectors.mode != "default":
+            raise ValueError(f"only 'default' vectors are supported, not {vectors.mode!r}")
+        words, chars = fit_vocabularies(docs, self.min_word_freq)
+        if not vectors.shape[0]:
+            return {"words": words, "chars": chars, "vectors_width": 0, "vectors_fingerprint": ""}
+        return {"words": words, "chars": chars, "vectors_width": vectors.shape[1], "vectors_fingerprint": vectors_fingerprint(vectors)}
+
+    def featurizer(self, attrs: Dict) -> "RNNFeaturizer":
+        vocabs = Vocabularies(attrs["words"], attrs["chars"], self.max_word_chars)
+        return RNNFeaturizer(vocabs, attrs["vectors_width"], attrs.get("vectors_fingerprint", ""))
+
+    def build(self, attrs: Dict) -> RNNEncoder:
+        return RNNEncoder(
+            self,
+            n_words=len(attrs["words"]) + FIRST_WORD_ID,
+            n_chars=len(attrs["chars"]) + FIRST_CHAR_ID,
+            vectors_width=attrs["vectors_width"],
+        )
+
+
+class RNNFeaturizer:
+    """Word ids, character ids and static vectors of windows, for `RNNEncoder`.
+
+    The docs' vectors table must be the one the model was trained with (same width and, for
+    models saved with one, the same fingerprint): a ValueError says so otherwise.
+    """
+
+    def __init__(self, vocabs: Vocabularies, vectors_width: int, fingerprint: str = ""):
+        self.vocabs = vocabs
+        self.vectors_width = vectors_width
+        self.fingerprint = fingerprint
+        self.checked_tables: Dict[int, Vectors] = {}
+
+    def doc_features(self, docs: Iterable[Doc]) -> List[DocFeatures]:
+        docs = list(docs)
+        if self.vectors_width:
+            for doc in docs:
+                self.check_vectors(doc.vocab.vectors)
+        return [doc_features(doc, self.vocabs, self.vectors_width) for doc in docs]
+
+    def check_vectors(self, table: Vectors) -> None:
+        if self.checked_tables.get(id(table)) is not table:
+            check_vectors(table, self.vectors_width, self.fingerprint)
+            self.checked_tables[id(table)] = table
+
+    def make_batch(self, windows: Sequence[Window], features: Sequence[DocFeatures], docs: Sequence[Doc]) -> SequenceBatch:
+        return make_batch(windows, features, docs, self.vocabs)
+
+
+def check_vectors(table: Vectors, width: int, fingerprint: str) -> None:
+    """Raise a ValueError that says how to fix it unless `table` has the width (and, when one was
+    recorded, the fingerprint) of the vectors a model was trained with."""
+    found = table.shape[1] if table.shape[0] else 0
+    problem = None
+    if found != width:
+        problem = f"the vocab in use has {'vectors of width ' + str(found) if found else 'no vectors'}"
+    elif fingerprint and vectors_fingerprint(table) != fingerprint:
+        problem = f"the vocab in use has another table of that width (fingerprint {vectors_fingerprint(table)})"
+    if problem:
+        raise ValueError(
+            f"This model was trained with static vectors of width {width} (fingerprint "
+            f"{fingerprint or 'not recorded'}), but {problem}. Use the vectors it was trained with, e.g. "
+            f"`nlp.vocab.vectors = spacy.load(TRAINED_PIPELINE).vocab.vectors`, or `spacy init vectors` the same "
+            f"file, before running it (docs from another pipeline carry that pipeline's vectors)."
+        )
+
+
+registry.architectures("spacy_rnn.RNNEncoder.v1")(RNNEncoderSpec)
+
+
+@registry.architectures("lstm.Encoder.v1")
+def build_legacy_encoder(
+    word_width: int = 100,
+    min_word_freq: int = 2,
+    word_dropout: float = 0.05,
+    char_width: int = 30,
+    char_filters: int = 50,
+    char_kernel: int = 3,
+    max_word_chars: int = 20,
+    hidden_width: int = 100,
+    depth: int = 2,
+    cell: str = "lstm",
+    bidirectional: bool = True,
+    dropout: float = 0.33,
+    window_size: int = 128,
+    window_context: int = 16,
+    max_batch_tokens: int = 8192,
+) -> RNNEncoderSpec:
+    """The name pipelines saved before `spacy_rnn.RNNEncoder.v1` use (same settings; the
+    prediction batch limit, max_batch_tokens, now belongs to the head architectures)."""
+    settings = dict(locals())
+    del settings["max_batch_tokens"]
+    return RNNEncoderSpec(**settings)

@@ -1,0 +1,68 @@
+"""One truncated-BPTT step of a `LanguageModelNet`, shared by `train-lm` (`lm.trainer`) and the
+`lstm_lm` component's `spacy train` update (pure PyTorch: no spaCy import)."""
+import math
+from contextlib import nullcontext
+from typing import ContextManager, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import EXPLODED_LOSS, diverged
+from ..models.language_model import LanguageModelNet, State, detach_state
+from .batching import PADDING
+
+
+def chunk_loss(logits: torch.Tensor, targets: torch.Tensor, n_targets: int) -> torch.Tensor:
+    """Cross-entropy of logits FloatTensor[B, T, V] against targets LongTensor[B, T], summed
+    over the targets that are not PADDING and divided by n_targets (a scalar tensor). Dividing
+    every chunk of a batch by the batch's target count makes the chunks' losses add up to the
+    batch's mean loss per token."""
+    flat_logits = logits.float().reshape(-1, logits.shape[-1])
+    flat_targets = targets.reshape(-1).to(logits.device)
+    return F.cross_entropy(flat_logits, flat_targets, ignore_index=PADDING, reduction="sum") / n_targets
+
+
+def backward_chunk(
+    net: LanguageModelNet,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    state: Optional[State],
+    n_targets: int,
+    autocast: ContextManager = nullcontext(),
+) -> Tuple[float, State]:
+    """Read inputs LongTensor[B, T] from `state`, add the gradients of `chunk_loss` to the
+    parameters' .grad, and return (the loss, the state after the chunk, detached)."""
+    with autocast:
+        logits, state = net(inputs, state)
+    loss = chunk_loss(logits, targets, n_targets)
+    loss.backward()
+    return float(loss.detach()), detach_state(state)
+
+
+def train_step(
+    net: LanguageModelNet,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    state: Optional[State],
+    *,
+    max_grad_norm: float,
+    autocast: ContextManager = nullcontext(),
+    step: int = 0,
+) -> Tuple[float, float, State]:
+    """One optimizer step on a chunk (inputs, targets LongTensor[B, T], no padding): the mean
+    cross-entropy's gradients, clipped to a global L2 norm of max_grad_norm. Returns (the mean
+    loss per target, the gradient norm before clipping, the detached state to carry over).
+    Raises `TrainingDiverged` (naming `step`) when the loss, gradient norm or weights are not
+    finite or the loss exploded; the weights are not updated from a non-finite gradient."""
+    optimizer.zero_grad()
+    loss, state = backward_chunk(net, inputs, targets, state, targets.numel(), autocast)
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm))
+    if not math.isfinite(loss) or loss > EXPLODED_LOSS:
+        raise diverged("", step, f"the loss is {loss:g}")
+    if not math.isfinite(grad_norm):
+        raise diverged("", step, f"the gradient norm is {grad_norm:g}")
+    optimizer.step()
+    if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
+        raise diverged("", step, "the weights became non-finite")
+    return loss, grad_norm, state

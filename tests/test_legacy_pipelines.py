@@ -1,0 +1,109 @@
+"""Pipelines saved by the code before the restructuring (commit 9eda078) still load and predict
+identically: tags, entities, text categories and language-model probabilities.
+
+The fixtures in tests/fixtures/legacy_pipelines/ were written once by make_fixtures.py there,
+with the old code; expected.json holds their predictions at that time. Strings must match
+exactly, floats to a relative tolerance of 1e-6 (absolute 1e-7).
+"""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import spacy
+
+LEGACY = Path(__file__).resolve().parent / "fixtures" / "legacy_pipelines"
+EXPECTED = json.loads((LEGACY / "expected.json").read_text(encoding="utf8"))
+REL_TOL, ABS_TOL = 1e-6, 1e-7
+
+# What each pipeline's predictions are, per sample text (see make_fixtures.predict).
+FIELDS = {
+    "tagger": ("tokens", "pos", "tag"),
+    "ner": ("tokens", "ents", "ent_iob"),
+    "textcat": ("tokens", "cats"),
+    "lm": ("tokens", "surprisal", "perplexity", "log_prob", "lm_n_tokens", "next_words"),
+}
+
+
+def predictions(kind, nlp, text):
+    doc = nlp(text)
+    out = {"tokens": [t.text for t in doc]}
+    if kind == "tagger":
+        out["pos"] = [t.pos_ for t in doc]
+        out["tag"] = [t.tag_ for t in doc]
+    elif kind == "ner":
+        out["ents"] = [[e.start, e.end, e.label_] for e in doc.ents]
+        out["ent_iob"] = [t.ent_iob_ for t in doc]
+    elif kind == "textcat":
+        out["cats"] = {label: float(score) for label, score in doc.cats.items()}
+    elif kind == "lm":
+        out["surprisal"] = [None if t._.surprisal is None else float(t._.surprisal) for t in doc]
+        out["perplexity"] = None if doc._.perplexity is None else float(doc._.perplexity)
+        out["log_prob"] = float(doc._.log_prob)
+        out["lm_n_tokens"] = int(doc._.lm_n_tokens)
+        out["next_words"] = [[word, float(p)] for word, p in nlp.get_pipe("lm").next_words(doc, k=5)]
+    return out
+
+
+def assert_same(actual, expected, where):
+    """Strings, ints, None and structure exactly; floats with math.isclose."""
+    if isinstance(expected, float):
+        assert isinstance(actual, float), f"{where}: {actual!r} is not a float"
+        assert math.isclose(actual, expected, rel_tol=REL_TOL, abs_tol=ABS_TOL), f"{where}: {actual!r} != {expected!r}"
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict) and list(actual) == list(expected), f"{where}: keys {list(actual)} != {list(expected)}"
+        for key in expected:
+            assert_same(actual[key], expected[key], f"{where}[{key!r}]")
+    elif isinstance(expected, list):
+        assert isinstance(actual, (list, tuple)) and len(actual) == len(expected), f"{where}: {actual!r} != {expected!r}"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_same(a, e, f"{where}[{i}]")
+    else:
+        assert actual == expected and type(actual) is type(expected), f"{where}: {actual!r} != {expected!r}"
+
+
+@pytest.fixture(scope="module", params=sorted(FIELDS))
+def legacy(request):
+    kind = request.param
+    record = EXPECTED["pipelines"][kind]
+    return kind, spacy.load(LEGACY / record["path"]), record["samples"]
+
+
+def test_every_legacy_pipeline_has_its_expected_predictions():
+    assert sorted(EXPECTED["pipelines"]) == sorted(FIELDS)
+    for kind, record in EXPECTED["pipelines"].items():
+        texts = [sample["text"] for sample in record["samples"]]
+        assert "" in texts and len(texts) >= 6, kind
+        for sample in record["samples"]:
+            assert set(FIELDS[kind]) <= set(sample), kind
+
+
+def test_a_pipeline_saved_before_the_restructuring_loads_and_predicts_identically(legacy):
+    """A pipeline saved by the code before the restructuring loads and predicts identically,
+    on every sample text: the empty text, unknown words and a text read in several windows."""
+    kind, nlp, samples = legacy
+    for i, sample in enumerate(samples):
+        actual = predictions(kind, nlp, sample["text"])
+        for field in FIELDS[kind]:
+            assert_same(actual[field], sample[field], f"{kind} sample {i} ({sample['text'][:30]!r}) {field}")
+
+
+def test_a_legacy_pipeline_predicts_the_same_in_a_batch(legacy):
+    """nlp.pipe over all sample texts at once gives the same tags, entities and categories,
+    and the language model the same probabilities, as one text at a time."""
+    kind, nlp, samples = legacy
+    docs = list(nlp.pipe([sample["text"] for sample in samples], batch_size=len(samples)))
+    for i, (doc, sample) in enumerate(zip(docs, samples)):
+        where = f"{kind} batched sample {i}"
+        assert_same([t.text for t in doc], sample["tokens"], f"{where} tokens")
+        if kind == "tagger":
+            assert_same([t.pos_ for t in doc], sample["pos"], f"{where} pos")
+            assert_same([t.tag_ for t in doc], sample["tag"], f"{where} tag")
+        elif kind == "ner":
+            assert_same([[e.start, e.end, e.label_] for e in doc.ents], sample["ents"], f"{where} ents")
+        elif kind == "textcat":
+            for label, score in sample["cats"].items():
+                assert math.isclose(doc.cats[label], score, rel_tol=1e-4, abs_tol=1e-6), f"{where} {label}"
+        elif kind == "lm":
+            assert doc._.lm_n_tokens == sample["lm_n_tokens"], where
+            assert math.isclose(doc._.log_prob, sample["log_prob"], rel_tol=1e-4, abs_tol=1e-6), where
