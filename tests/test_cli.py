@@ -24,6 +24,8 @@ COMMANDS = [
     "convert-sst2",
     "convert-imdb",
     "convert-lm-text",
+    "convert-columns",
+    "convert-jsonl",
     "convert-hf-tagging",
     "convert-hf-ner",
     "convert-hf-text",
@@ -37,6 +39,14 @@ COMMANDS = [
     "kneser-ney",
     "train-lm",
     "evaluate-lm",
+    "diagnose-vanishing",
+    "diagnose-exploding",
+    "diagnose-long-range",
+    "diagnose-gates",
+    "diagnose-context",
+    "diagnose-bidirectional",
+    "diagnose-surprisal",
+    "diagnostics-report",
 ]
 
 

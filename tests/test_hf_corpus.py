@@ -4,7 +4,7 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
 from spacy_rnn.corpora.docbin import CorpusStats
-from spacy_rnn.corpora.hf import convert_hf_tagging, docs_from_hf_tagging
+from spacy_rnn.corpora.hf import convert_hf_tagging, convert_hf_text, docs_from_hf_tagging
 
 # Label order differs from the UD list on purpose; "_" marks multi-word tokens.
 UPOS_NAMES = ["NOUN", "PUNCT", "VERB", "PRON", "_", "AUX", "PART", "ADV"]
@@ -103,3 +103,10 @@ def test_convert_writes_a_docbin(class_label_dataset, tmp_path):
     docs = list(DocBin().from_disk(output).get_docs(Vocab()))
     assert [doc.text for doc in docs] == ["Birds sing .", "They ca n't stop"]
     assert [t.pos_ for t in docs[0]] == ["NOUN", "VERB", "PUNCT"]
+
+
+def test_an_empty_dataset_is_an_error_not_an_empty_corpus(tmp_path):
+    empty = Dataset.from_dict({"text": [], "label": []})
+    with pytest.raises(ValueError, match="no rows"):
+        convert_hf_text(empty, tmp_path / "out.spacy")
+

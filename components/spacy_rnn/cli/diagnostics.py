@@ -95,7 +95,7 @@ def context_cmd(model: Path = MODEL, output_dir: Path = OUTPUT, seed: int = SEED
                 passage: str = typer.Option(PASSAGE, help="The context of --word"),
                 word: str = typer.Option("tickets", help="The word whose probability after the passage is shown"),
                 order: int = typer.Option(5, help="Kneser-Ney order"),
-                stride: int = typer.Option(10, help="Score every stride-th test token")) -> None:
+                stride: int = typer.Option(40, help="Score every stride-th test token (40: about 2,000 of PTB test)")) -> None:
     """Claim 5: p(word | passage) with full and cut contexts, and test perplexity against usable
     context length (Khandelwal et al. 2018) for the LSTM LM and a Kneser-Ney model."""
     from ..diagnostics import context
@@ -138,9 +138,9 @@ def surprisal_cmd(model: Path = MODEL, output_dir: Path = OUTPUT, seed: int = SE
 
 
 @app.command("diagnostics-report")
-def report_cmd(output_dir: Path = OUTPUT, title_note: Optional[str] = typer.Option(None, help="A note under the title (e.g. which models were read)")) -> None:
+def report_cmd(output_dir: Path = OUTPUT, note: Optional[str] = typer.Option(None, help="A note under the title (e.g. which models were read)")) -> None:
     """Assemble README.md in --output-dir from the JSON + PNG the diagnose-* commands wrote there."""
     from ..diagnostics import report
 
-    path = report.write_report(output_dir, note=title_note)
+    path = report.write_report(output_dir, note=note)
     typer.echo(f"-> {path}")

@@ -179,6 +179,9 @@ def convert_hf_text(
 
 
 def _require_columns(dataset: Dataset, columns: List[str]) -> None:
+    """ValueError for a dataset without rows or without one of the columns."""
+    if len(dataset) == 0:
+        raise ValueError(f"Dataset has no rows (columns {dataset.column_names}): nothing to convert")
     for column in columns:
         if column not in dataset.column_names:
             raise ValueError(f"Dataset has no column {column!r}; it has {dataset.column_names}")

@@ -17,7 +17,7 @@ from . import CorpusFormatError
 from .counts import IMDB_DEV_SEED, IMDB_DEV_SIZE
 from .docbin import TextcatStats, write_textcat_docbin
 from .lines import read_nonblank_lines
-from .textcat import BINARY_LABELS, LABEL_ALIASES, clean_text, text_doc
+from .textcat import BINARY_LABELS, LABEL_ALIASES, check_unicode, clean_text, text_doc
 
 
 class Review(NamedTuple):
@@ -52,6 +52,10 @@ def read_imdb_jsonl(path: Union[str, Path]) -> Iterator[Review]:
         text = clean_text(text)
         if not text:
             raise CorpusFormatError(path, line_no, "empty text")
+        try:
+            check_unicode(text)
+        except ValueError as err:
+            raise CorpusFormatError(path, line_no, str(err)) from None
         yield Review(str(record.get("id", line_no)), LABEL_ALIASES[label], text)
 
 

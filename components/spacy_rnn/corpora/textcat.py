@@ -46,8 +46,18 @@ def words_doc(vocab: Vocab, words: List[str], label: str, labels: Sequence[str])
     return doc
 
 
+def check_unicode(text: str) -> None:
+    """ValueError for a text that is not valid Unicode: a lone surrogate (e.g. from a JSON
+    escape such as "\\ud800"), which spaCy's tokenizer cannot encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"the text is not valid Unicode (a lone surrogate at character {err.start})") from None
+
+
 def text_doc(nlp: Language, text: str, label: str, labels: Sequence[str]) -> Doc:
-    """A Doc of the text tokenised by nlp, with exclusive cats."""
+    """A Doc of the text tokenised by nlp, with exclusive cats (see check_unicode)."""
+    check_unicode(text)
     doc = nlp.make_doc(text)
     doc.cats = exclusive_cats(label, labels)
     return doc

@@ -21,6 +21,7 @@ from torch import nn
 
 from .encoder import SequenceBatch
 from .registry import build_net, net_spec, register_net
+from .tagger import grow_linear
 
 POOLINGS = ("last", "max", "mean", "attention")
 
@@ -43,6 +44,8 @@ class TextClassifierNet(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if pooling == "last" and not hasattr(encoder, "rnn"):
+            raise ValueError(f"'last' pooling needs a recurrent encoder (one with an `rnn`), not {type(encoder).__name__}: use max, mean or attention")
         self.pooling = pooling
         self.encoder = encoder
         width = self.encoder.output_width
@@ -58,6 +61,10 @@ class TextClassifierNet(nn.Module):
     @classmethod
     def from_hparams(cls, hparams: Dict) -> "TextClassifierNet":
         return cls(build_net(hparams["encoder"]), hparams["n_labels"], hparams["pooling"])
+
+    def add_labels(self, n_new: int) -> None:
+        """Grow the output layer by n_new labels (see `grow_linear`)."""
+        self.output = grow_linear(self.output, n_new)
 
     def forward(
         self, batches: Iterable[SequenceBatch], rows: torch.Tensor, window_docs: torch.Tensor, n_docs: int

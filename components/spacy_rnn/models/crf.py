@@ -5,8 +5,9 @@ A sequence y of length n scores
     start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t] + end[y_{n-1}]
 and p(y | x) = exp(score(y)) / Z. Forbidden starts, ends and transitions get IMPOSSIBLE added.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy
 import torch
 from torch import nn
 
@@ -140,6 +141,59 @@ class LinearChainCRF(nn.Module):
         log_z, gold_score = both.split(emissions.shape[0])
         return log_z - gold_score
 
+    def forward_backward(self, emissions: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """alpha, beta FloatTensor[B, T, C] and log Z FloatTensor[B] (the forward-backward
+        algorithm). alpha[b, t, c]: log of the summed scores of the allowed tags y_0..y_t with
+        y_t = c (emissions up to t included); beta[b, t, c]: the same for y_t+1.. given y_t = c
+        (end score included). So log p(y_t = c) = alpha + beta - log Z. Meaningless on padding."""
+        start, end, transitions = self._scores()
+        top = transitions.max()
+        weights = (transitions - top).exp().to(emissions.dtype)  # log-sum-exp as a matrix product
+
+        def log_matmul(scores: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+            """log(exp(scores) @ exp(matrix + top)) for scores FloatTensor[B, C], each row finite somewhere."""
+            peak = scores.max(dim=1, keepdim=True).values
+            return ((scores - peak).exp() @ matrix).log() + peak + top
+
+        alphas = [start + emissions[:, 0]]
+        for t in range(1, emissions.shape[1]):
+            step = log_matmul(alphas[-1], weights) + emissions[:, t]
+            alphas.append(torch.where(mask[:, t : t + 1], step, alphas[-1]))
+        final = end.to(emissions.dtype).expand(len(emissions), -1)
+        betas = [final]
+        for t in range(emissions.shape[1] - 2, -1, -1):
+            step = log_matmul(emissions[:, t + 1] + betas[0], weights.T)
+            betas.insert(0, torch.where(mask[:, t + 1 : t + 2], step, final))
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)
+        return torch.stack(alphas, dim=1), torch.stack(betas, dim=1), log_z
+
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """p(y_t = c | emissions) over the allowed sequences: FloatTensor[B, T, C], rows of real
+        tokens summing to 1, zeros on padding."""
+        alpha, beta, log_z = self.forward_backward(emissions, mask)
+        return (alpha + beta - log_z[:, None, None]).exp() * mask.unsqueeze(-1)
+
+    def segment_log_probs(
+        self, emissions: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, log_z: float, segments: List[Tuple[int, List[int], List[int]]]
+    ) -> List[float]:
+        """For one sequence (emissions, alpha, beta: [n, C], as `forward_backward` gives them),
+        log p(y_first.. = tags, and y after them not in not_next) for each (first, tags, not_next)."""
+        start, end, transitions = (scores.detach().double().cpu().numpy() for scores in self._scores())
+        emissions, alpha, beta = (x.detach().double().cpu().numpy() for x in (emissions, alpha, beta))
+        log_probs = []
+        for first, tags, not_next in segments:
+            last = first + len(tags) - 1
+            score = start[tags[0]] if first == 0 else _logsumexp(alpha[first - 1] + transitions[:, tags[0]])
+            score += emissions[numpy.arange(first, last + 1), tags].sum() + transitions[tags[:-1], tags[1:]].sum()
+            if last == len(emissions) - 1:
+                score += end[tags[-1]]
+            else:
+                following = transitions[tags[-1]] + emissions[last + 1] + beta[last + 1]
+                following[not_next] = -numpy.inf
+                score += _logsumexp(following)
+            log_probs.append(float(score - log_z))
+        return log_probs
+
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The highest-scoring allowed tag sequence (Viterbi): LongTensor[B, T], with the last
         real tag repeated over padding. Emissions of -inf forbid a tag at a position."""
@@ -158,3 +212,8 @@ class LinearChainCRF(nn.Module):
         for t in range(length - 1, 0, -1):
             tags[:, t - 1] = backpointers[t].gather(1, tags[:, t : t + 1]).squeeze(1)
         return tags
+
+
+def _logsumexp(values: numpy.ndarray) -> float:
+    top = values.max()
+    return float(top) if top == -numpy.inf else float(top + numpy.log(numpy.exp(values - top).sum()))

@@ -1,6 +1,7 @@
 """A token encoder with a linear emission head and a linear-chain CRF over entity tags: the
 net owns its loss (CRF likelihood) and its decoding (constrained Viterbi)."""
-from typing import Dict, List
+import math
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,21 @@ class EntityTaggerNet(TaggerNet):
     def from_hparams(cls, hparams: Dict) -> "EntityTaggerNet":
         return cls(build_net(hparams["encoder"]), hparams["tags"], hparams["crf"])
 
+    def add_tags(self, tags: List[str]) -> None:
+        """Append tags (e.g. B-X, I-X, L-X, U-X of a new label): their emission rows start low
+        (see `grow_linear`), the CRF gets their constraints, and the learned start, end and
+        transition scores of the old tags are kept (the new ones start at 0)."""
+        n_old = len(self.tags)
+        self.add_outputs("tags", len(tags))
+        self.tags = self.tags + list(tags)
+        crf = LinearChainCRF(len(self.tags), **tag_constraints(self.tags), learn_transitions=self.use_crf)
+        crf = crf.to(self.heads["tags"].weight.device)
+        with torch.no_grad():
+            crf.start[:n_old] = self.crf.start
+            crf.end[:n_old] = self.crf.end
+            crf.transitions[:n_old, :n_old] = self.crf.transitions
+        self.crf = crf
+
     def loss(self, emissions: List[torch.Tensor], gold: List[torch.Tensor]) -> torch.Tensor:
         """The training loss for docs' emissions FloatTensor[n_i, C] and gold tag ids LongTensor[n_i]
         (negative: unknown tag). CRF: summed negative log-likelihood per token (unknown tags
@@ -66,18 +82,64 @@ class EntityTaggerNet(TaggerNet):
         FloatTensor[n_i, C]; tokens where `outside` (BoolTensor[n_i]) is True get "O" (tag 0).
         Docs of similar length are decoded together, at most `max_cells` padded positions a group."""
         results = [torch.zeros(len(e), dtype=torch.int64) for e in emissions]
-        order = sorted((i for i in range(len(emissions)) if len(emissions[i])), key=lambda i: -len(emissions[i]))
-        while order:
-            size = max(1, max_cells // len(emissions[order[0]]))
-            group, order = order[:size], order[size:]
-            rows = []
-            for i in group:
-                scores = emissions[i].log_softmax(dim=-1) if not self.use_crf else emissions[i]
-                scores = torch.nan_to_num(scores, nan=0.0).clamp(-1e30, 1e30)  # finite, so -inf below rules
-                scores[outside[i].to(scores.device), 1:] = float("-inf")
-                rows.append(scores)
-            padded, mask = pad_docs(rows)
+        for group in length_groups([len(e) for e in emissions], max_cells):
+            padded, mask = pad_docs([self.decoding_scores(emissions[i], outside[i]) for i in group])
             best = self.crf.decode(padded, mask).cpu()
             for row, i in enumerate(group):
                 results[i] = best[row, : len(emissions[i])]
         return results
+
+    def decoding_scores(self, emissions: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
+        """A doc's scores FloatTensor[n, C] for the CRF: the emissions (their log-softmax
+        without learned transitions), finite, with -inf for every tag but "O" where `outside`."""
+        scores = emissions.log_softmax(dim=-1) if not self.use_crf else emissions
+        scores = torch.nan_to_num(scores, nan=0.0).clamp(-1e30, 1e30)  # finite, so -inf below rules
+        scores[outside.to(scores.device), 1:] = float("-inf")
+        return scores
+
+    @torch.no_grad()
+    def span_probabilities(
+        self, emissions: List[torch.Tensor], outside: List[torch.Tensor], spans: List[List[Tuple[int, int, str]]], max_cells: int
+    ) -> List[List[float]]:
+        """For each doc, the probability of each of its entity spans (start, end exclusive,
+        label), e.g. the decoded ones, under the CRF: the total probability of the valid tag
+        sequences (with "O" where `outside`) that give exactly that span its tags (BIO: and do
+        not continue it on the next token). From the forward-backward tables, in float64; docs
+        of similar length together, at most `max_cells` padded positions a group."""
+        probabilities: List[List[float]] = [[] for _ in spans]
+        lengths = [len(e) if doc_spans else 0 for e, doc_spans in zip(emissions, spans)]
+        for group in length_groups(lengths, max_cells):
+            rows = [self.decoding_scores(emissions[i], outside[i]).double() for i in group]
+            padded, mask = pad_docs(rows)
+            alpha, beta, log_z = self.crf.forward_backward(padded, mask)
+            for row, i in enumerate(group):
+                n = lengths[i]
+                segments = [self.span_segment(span) for span in spans[i]]
+                log_probs = self.crf.segment_log_probs(rows[row], alpha[row, :n], beta[row, :n], float(log_z[row]), segments)
+                probabilities[i] = [math.exp(log_prob) for log_prob in log_probs]
+        return probabilities
+
+    def span_segment(self, span: Tuple[int, int, str]) -> Tuple[int, List[int], List[int]]:
+        """(start, the span's tag ids, the tag ids the next token may not take) for the span
+        (start, end, label) to be an entity: U-X or B-X I-X... L-X (BILUO); B-X I-X... and not
+        I-X next (BIO)."""
+        start, end, label = span
+        if f"U-{label}" in self.tags:
+            names = [f"U-{label}"] if end - start == 1 else [f"B-{label}"] + [f"I-{label}"] * (end - start - 2) + [f"L-{label}"]
+            not_next = []
+        else:
+            names = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+            not_next = [self.tags.index(f"I-{label}")]
+        return start, [self.tags.index(name) for name in names], not_next
+
+
+def length_groups(lengths: List[int], max_cells: int) -> List[List[int]]:
+    """The indices of the non-empty rows, longest first, in groups of at most `max_cells`
+    padded positions (one row at least)."""
+    order = sorted((i for i, n in enumerate(lengths) if n), key=lambda i: -lengths[i])
+    groups = []
+    while order:
+        size = max(1, max_cells // lengths[order[0]])
+        groups.append(order[:size])
+        order = order[size:]
+    return groups

@@ -8,6 +8,22 @@ from .encoder import SequenceBatch
 from .registry import build_net, net_spec, register_net
 
 
+NEW_LABEL_MARGIN = 10.0
+
+
+@torch.no_grad()
+def grow_linear(linear: nn.Linear, n_new: int) -> nn.Linear:
+    """linear with n_new more outputs: the old rows kept, the new ones with zero weights and a
+    bias NEW_LABEL_MARGIN below the lowest old bias, so a new label wins no prediction until
+    it is trained (its weights then learn from zero)."""
+    grown = nn.Linear(linear.in_features, linear.out_features + n_new).to(linear.weight.device)
+    grown.weight.zero_()
+    grown.weight[: linear.out_features] = linear.weight
+    grown.bias[: linear.out_features] = linear.bias
+    grown.bias[linear.out_features :] = linear.bias.min() - NEW_LABEL_MARGIN
+    return grown
+
+
 @register_net
 class TaggerNet(nn.Module):
     """Any token encoder (see `spacy_rnn.models.encoder`), then one `nn.Linear` per head.
@@ -31,6 +47,10 @@ class TaggerNet(nn.Module):
     @classmethod
     def from_hparams(cls, hparams: Dict) -> "TaggerNet":
         return cls(build_net(hparams["encoder"]), hparams["heads"])
+
+    def add_outputs(self, head: str, n_new: int) -> None:
+        """Grow a head by n_new labels (see `grow_linear`)."""
+        self.heads[head] = grow_linear(self.heads[head], n_new)
 
     def forward(self, batch: SequenceBatch) -> Dict[str, torch.Tensor]:
         device = self.heads[next(iter(self.heads))].weight.device

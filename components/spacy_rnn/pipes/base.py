@@ -12,7 +12,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, xp2torch
 
 from ..encoders import check_vectors
-from ..errors import EXPLODED_LOSS, TrainingDiverged, diverged  # noqa: F401  (TrainingDiverged re-exported)
+from ..errors import EXPLODED_LOSS, diverged
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net
 
 IGNORE_INDEX = -100

@@ -5,13 +5,14 @@ import numpy
 import torch
 from spacy.attrs import IS_SPACE
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
 from .base import TorchPipe, loss_per_doc
+from .labels import add_label
 
 DEFAULT_NER_MODEL = Config().from_str(
     """
@@ -36,6 +37,7 @@ TAG_SCHEMES = ("BILUO", "BIO")
         "tag_scheme": "BILUO",
         "max_grad_norm": 5.0,
         "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
+        "confidences": True,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -47,10 +49,12 @@ def make_bilstm_crf_ner(
     tag_scheme: str,
     max_grad_norm: float,
     max_batch_tokens: int,
+    confidences: bool,
     scorer: Optional[Callable],
 ) -> "BiLSTMCRFEntityRecognizer":
     """tag_scheme: "BILUO" or "BIO" tags for the CRF; max_grad_norm: global gradient clipping;
-    max_batch_tokens: tokens per prediction batch and padded positions per Viterbi group."""
+    max_batch_tokens: tokens per prediction batch and padded positions per Viterbi group;
+    confidences: set each predicted entity's probability, `ent._.confidence`."""
     return BiLSTMCRFEntityRecognizer(
         nlp.vocab,
         model,
@@ -58,8 +62,21 @@ def make_bilstm_crf_ner(
         tag_scheme=tag_scheme,
         max_grad_norm=max_grad_norm,
         max_batch_tokens=max_batch_tokens,
+        confidences=confidences,
         scorer=scorer,
     )
+
+
+if not Span.has_extension("confidence"):
+    Span.set_extension("confidence", default=None)
+
+
+class EntityPredictions(list):
+    """What `predict` returns: per doc, its tag ids (int arrays, as `decode` returns them), and
+    in `confidences`, per doc, the probability of each of its predicted entities in order
+    (None when the component does not compute them)."""
+
+    confidences: Optional[List[List[float]]] = None
 
 
 def entity_tags(labels: Sequence[str], scheme: str) -> List[str]:
@@ -77,6 +94,8 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
     tag is missing are marginalised out of the CRF likelihood (left out of the softmax loss).
     Entities already in doc.ents (e.g. from an entity_ruler before the recognizer) are kept and
     the model predicts around them; every other token outside the predicted entities becomes "O".
+    With cfg["confidences"], each predicted entity gets `ent._.confidence`: its probability
+    under the CRF given the text and the constraints above (`EntityTaggerNet.span_probabilities`).
     """
 
     NET_CLASS = "EntityTaggerNet"
@@ -90,6 +109,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         tag_scheme: str = "BILUO",
         max_grad_norm: float = 5.0,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        confidences: bool = True,
         scorer: Optional[Callable] = None,
     ):
         if tag_scheme not in TAG_SCHEMES:
@@ -98,6 +118,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
             vocab, model, name, labels=[], max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
         )
         self.cfg["tag_scheme"] = tag_scheme
+        self.cfg["confidences"] = confidences
 
     @property
     def tags(self) -> List[str]:
@@ -121,7 +142,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         validate_get_examples(get_examples, "BiLSTMCRFEntityRecognizer.initialize")
         docs = [eg.reference for eg in get_examples()]
         if labels is None:
-            labels = sorted({ent.label_ for doc in docs for ent in doc.ents})
+            labels = sorted({ent.label_ for doc in docs for ent in doc.ents} | set(self.cfg["labels"]))
         if not labels:
             raise ValueError(
                 f"[{self.name}] no entity labels: the training examples have no doc.ents and no "
@@ -134,32 +155,64 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
     def head_sizes(self) -> Dict[str, int]:
         return {"tags": len(entity_tags(self.cfg["labels"], self.tag_scheme))}
 
-    def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+    def add_label(self, label: str) -> int:
+        """Add an entity type: 1 if new, else 0. On a trained model its tags are appended and the
+        net grows (`EntityTaggerNet.add_tags`: old weights kept, the new tags win nothing until
+        trained); train it with a new optimizer (`nlp.resume_training(sgd=nlp.create_optimizer())`)."""
+        new_tags = entity_tags([label], self.tag_scheme)[1:]
+
+        def grow(net) -> None:
+            net.add_tags(new_tags)
+            self.model.attrs["tags"] = self.tags + new_tags
+
+        return add_label(self, self.cfg["labels"], label, grow)
+
+    def predict(self, docs: Iterable[Doc]) -> EntityPredictions:
         """Tag ids for each doc (int arrays, one per doc): the best valid tag sequence, with
-        whitespace tokens "O"."""
+        whitespace tokens "O"; with cfg["confidences"], the probability of each entity they give."""
         docs = list(docs)
-        return self.decode(docs, self.model.predict(docs)["tags"])
+        emissions = self.model.predict(docs)["tags"]
+        predictions = EntityPredictions(self.decode(docs, emissions))
+        if self.cfg.get("confidences", True):
+            spans = [[(ent.start, ent.end, ent.label_) for ent in self.entities(doc, ids)] for doc, ids in zip(docs, predictions)]
+            net = get_torch_net(self.model)
+            predictions.confidences = net.span_probabilities(emissions, self._outside(docs), spans, self.cfg["max_batch_tokens"])
+        return predictions
 
     def decode(self, docs: List[Doc], emissions: List[torch.Tensor]) -> List[numpy.ndarray]:
         """The best valid tag sequence of each doc given its emission scores FloatTensor[len(doc),
         n_tags]; whitespace tokens and the tokens of entities already in doc.ents get "O"."""
+        best = get_torch_net(self.model).decode(emissions, self._outside(docs), self.cfg["max_batch_tokens"])
+        return [tags.numpy() for tags in best]
+
+    def _outside(self, docs: List[Doc]) -> List[torch.Tensor]:
+        """Per doc, BoolTensor[len(doc)]: the tokens that must be "O" (whitespace, and the
+        tokens of entities already in doc.ents)."""
         outside = []
         for doc in docs:
             fixed = doc.to_array(IS_SPACE).astype(bool)
             for ent in doc.ents:
                 fixed[ent.start : ent.end] = True
             outside.append(torch.from_numpy(fixed))
-        best = get_torch_net(self.model).decode(emissions, outside, self.cfg["max_batch_tokens"])
-        return [tags.numpy() for tags in best]
+        return outside
+
+    def entities(self, doc: Doc, tag_ids: numpy.ndarray) -> List[Span]:
+        """The entity spans of a doc's predicted tag ids."""
+        tags = [self.tags[i] for i in tag_ids]
+        if self.tag_scheme == "BIO":
+            tags = iob_to_biluo(tags)
+        return biluo_tags_to_spans(doc, tags)
 
     def set_annotations(self, docs: Iterable[Doc], tag_ids: List[numpy.ndarray]) -> None:
         """Adds the predicted entities to those already in doc.ents (kept, as spaCy's own
-        recognizer keeps them; `decode` never predicts over their tokens)."""
-        for doc, ids in zip(docs, tag_ids):
-            tags = [self.tags[i] for i in ids]
-            if self.tag_scheme == "BIO":
-                tags = iob_to_biluo(tags)
-            doc.set_ents(list(doc.ents) + biluo_tags_to_spans(doc, tags), default="outside")
+        recognizer keeps them; `decode` never predicts over their tokens), with their
+        `ent._.confidence` when `tag_ids` is an `EntityPredictions` that has them."""
+        confidences = getattr(tag_ids, "confidences", None)
+        for i, (doc, ids) in enumerate(zip(docs, tag_ids)):
+            entities = self.entities(doc, ids)
+            doc.set_ents(list(doc.ents) + entities, default="outside")
+            for ent, probability in zip(entities, confidences[i] if confidences is not None else []):
+                ent._.confidence = probability
 
     def get_loss(self, examples: Iterable[Example], outputs: TokenOutputs) -> Tuple[float, Dict[str, List[torch.Tensor]]]:
         """The net's loss (CRF: negative log-likelihood per token; otherwise the mean token

@@ -1,5 +1,6 @@
 """`bilstm_tagger`: UPOS (`token.pos_`) and XPOS (`token.tag_`) from one BiLSTM encoder."""
-from typing import Callable, Dict, Iterable, List, Optional
+from functools import partial
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 import torch
@@ -7,14 +8,15 @@ from spacy.attrs import POS, TAG
 from spacy.language import Language
 from spacy.parts_of_speech import IDS as POS_IDS
 from spacy.scorer import Scorer
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_get_examples
 from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
-from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs
+from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
 from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
+from .labels import add_label
 
 HEADS = {"pos": ("POS", POS), "tag": ("TAG", TAG)}
 
@@ -49,6 +51,20 @@ def make_bilstm_tagger(
     )
 
 
+def token_confidence(token, *, head: str) -> Optional[float]:
+    """The probability the tagger gave the token's `head` label ("pos" or "tag"), from the
+    doc's list `doc._.<head>_confidences`; None when the doc was not tagged."""
+    values = token.doc._.get(f"{head}_confidences")
+    return values[token.i] if values is not None and token.i < len(values) else None
+
+
+for _head in HEADS:
+    if not Doc.has_extension(f"{_head}_confidences"):
+        Doc.set_extension(f"{_head}_confidences", default=None)
+    if not Token.has_extension(f"{_head}_confidence"):
+        Token.set_extension(f"{_head}_confidence", getter=partial(token_confidence, head=_head))
+
+
 def tagger_score(examples: Iterable[Example], **kwargs) -> Dict[str, float]:
     """pos_acc and tag_acc over tokens with gold values (spaCy's token-attribute scorer)."""
     examples = list(examples)
@@ -68,6 +84,8 @@ class BiLSTMTagger(TorchPipe):
 
     cfg["labels"] = {"pos": [...], "tag": [...]}; a head exists for each non-empty label list.
     Tokens whose gold value is missing are left out of the loss, not counted as wrong.
+    The softmax probability of each chosen label is kept per doc in `doc._.pos_confidences` /
+    `doc._.tag_confidences` and read per token as `token._.pos_confidence` / `token._.tag_confidence`.
     """
 
     NET_CLASS = "TaggerNet"
@@ -115,8 +133,8 @@ class BiLSTMTagger(TorchPipe):
         docs = [eg.reference for eg in get_examples()]
         if labels is None:
             labels = {
-                "pos": sorted({t.pos_ for doc in docs for t in doc if t.pos_}),
-                "tag": sorted({t.tag_ for doc in docs for t in doc if t.tag_}),
+                "pos": sorted({t.pos_ for doc in docs for t in doc if t.pos_} | set(self.cfg["labels"]["pos"])),
+                "tag": sorted({t.tag_ for doc in docs for t in doc if t.tag_} | set(self.cfg["labels"]["tag"])),
             }
         unknown_pos = [label for label in labels.get("pos", []) if label not in POS_IDS]
         if unknown_pos:
@@ -132,17 +150,54 @@ class BiLSTMTagger(TorchPipe):
     def head_sizes(self) -> Dict[str, int]:
         return {head: len(self.cfg["labels"][head]) for head in self.heads}
 
+    def add_label(self, label: str, head: str = "pos") -> int:
+        """Add a label to a head ("pos": a Universal POS tag, or "tag"): 1 if new, else 0. On a
+        trained model the head grows (old rows kept, the new label wins nothing until trained,
+        see `grow_linear`); a head the model does not have cannot be added. Train it with a new
+        optimizer (`nlp.resume_training(sgd=nlp.create_optimizer())`)."""
+        if head not in HEADS:
+            raise ValueError(f"[{self.name}] head must be one of {list(HEADS)}, not {head!r}")
+        if head == "pos" and label not in POS_IDS:
+            raise ValueError(f"[{self.name}] {label!r} is not a Universal POS tag")
+        built = type(get_torch_net(self.model)) is not torch.nn.Module
+        if built and head not in self.heads:
+            raise ValueError(f"[{self.name}] the trained model has no {head!r} head to add {label!r} to")
+        return add_label(self, self.cfg["labels"][head], label, lambda net: net.add_outputs(head, 1))
+
     def predict(self, docs: Iterable[Doc]) -> Dict[str, List[numpy.ndarray]]:
-        """{head: per doc, an int array of label indices for its tokens}."""
+        """{head: per doc, an int array of label indices for its tokens} and
+        {"<head>_confidence": per doc, a float array of those labels' probabilities}."""
         outputs = self.model.predict(list(docs))
-        return {head: [logits.argmax(dim=-1).cpu().numpy() for logits in outputs[head]] for head in self.heads}
+        guesses = {}
+        for head in self.heads:
+            best = [logits.argmax(dim=-1) for logits in outputs[head]]
+            guesses[head] = [indices.cpu().numpy() for indices in best]
+            probabilities = [logits.softmax(dim=-1).gather(1, indices.unsqueeze(1)).squeeze(1) for logits, indices in zip(outputs[head], best)]
+            guesses[f"{head}_confidence"] = [values.cpu().numpy() for values in probabilities]
+        return guesses
 
     def set_annotations(self, docs: Iterable[Doc], guesses: Dict[str, List[numpy.ndarray]]) -> None:
+        """Writes the labels, and their probabilities where `guesses` has them (see predict)."""
         attrs = [HEADS[head][1] for head in self.heads]
         values = {head: self._label_values(head) for head in self.heads}
         for i, doc in enumerate(docs):
             if len(doc):
                 doc.from_array(attrs, numpy.stack([values[head][guesses[head][i]] for head in self.heads], axis=1))
+            for head in self.heads:
+                if f"{head}_confidence" in guesses:
+                    doc._.set(f"{head}_confidences", guesses[f"{head}_confidence"][i].tolist())
+
+    def top_labels(self, doc: Doc, head: str = "pos", k: int = 3) -> List[List[Tuple[str, float]]]:
+        """Per token of doc, the k most probable `head` labels ("pos" or "tag") with their
+        probabilities, most probable first."""
+        if head not in self.heads:
+            raise ValueError(f"[{self.name}] no {head!r} head; the heads are {self.heads}")
+        if not len(doc):
+            return []
+        probabilities = self.model.predict([doc])[head][0].softmax(dim=-1)
+        values, indices = probabilities.topk(min(k, probabilities.shape[-1]), dim=-1)
+        labels = self.cfg["labels"][head]
+        return [[(labels[j], p) for j, p in zip(row_indices, row_values)] for row_indices, row_values in zip(indices.tolist(), values.tolist())]
 
     def get_loss(self, examples: Iterable[Example], outputs: TokenOutputs) -> tuple:
         """Sum over heads of the mean token cross-entropy; gradients w.r.t. the logits."""

@@ -13,6 +13,7 @@ from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, DocOutputs
 from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
+from .labels import add_label
 
 DEFAULT_TEXTCAT_MODEL = Config().from_str(
     """
@@ -132,7 +133,7 @@ class LSTMTextCategorizer(TorchPipe):
         validate_get_examples(get_examples, "LSTMTextCategorizer.initialize")
         docs = [eg.reference for eg in get_examples()]
         if labels is None:
-            labels = sorted({label for doc in docs for label in doc.cats})
+            labels = sorted({label for doc in docs for label in doc.cats} | set(self.cfg["labels"]))
         if len(labels) < 2:
             raise ValueError(
                 f"[{self.name}] needs at least two labels (exclusive classes), got {list(labels)}: the "
@@ -143,6 +144,12 @@ class LSTMTextCategorizer(TorchPipe):
 
     def head_sizes(self) -> Dict[str, int]:
         return {"cats": len(self.cfg["labels"])}
+
+    def add_label(self, label: str) -> int:
+        """Add a class: 1 if new, else 0. On a trained model the output layer grows (old rows
+        kept, the new class starts improbable, see `grow_linear`); train it with a new optimizer
+        (`nlp.resume_training(sgd=nlp.create_optimizer())`)."""
+        return add_label(self, self.cfg["labels"], label, lambda net: net.add_labels(1))
 
     def predict(self, docs: Iterable[Doc]) -> numpy.ndarray:
         """Probabilities FloatArray[n_docs, n_labels] (rows sum to 1)."""

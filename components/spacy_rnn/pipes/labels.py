@@ -1,0 +1,24 @@
+"""What the components' `add_label` share: append a label and, on a built model, grow its net and
+record the new labels and output sizes in the model's attrs (what `TorchPipe.check_model` compares)."""
+from typing import Callable, List
+
+from torch import nn
+
+from ..layers import get_torch_net
+
+
+def add_label(pipe, labels: List[str], label: str, grow: Callable[[nn.Module], None]) -> int:
+    """Append label to labels (a list in pipe.cfg["labels"]): 1, or 0 when it is there already.
+    When the pipe's net is built, grow(net) adds its outputs, then the model's attrs["heads"]
+    and attrs["labels"] are updated from the pipe's head_sizes() and label_data."""
+    if not isinstance(label, str) or not label.strip():
+        raise ValueError(f"[{pipe.name}] a label must be a non-empty string, not {label!r}")
+    if label in labels:
+        return 0
+    labels.append(label)
+    net = get_torch_net(pipe.model)
+    if type(net) is not nn.Module:  # built
+        grow(net)
+        pipe.model.attrs["heads"] = pipe.head_sizes()
+        pipe.model.attrs["labels"] = pipe.label_data
+    return 1

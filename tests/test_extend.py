@@ -1,0 +1,192 @@
+"""Extending trained components: `add_label` grows the heads without changing the old labels'
+predictions, survives saving and learns the new label; a trained component sourced into a new
+config continues training with `spacy train`'s own initialization and loop."""
+import io
+import pickle
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from spacy.training.initialize import init_nlp
+from spacy.training.loop import train as spacy_train
+from thinc.api import Config, fix_random_seed
+
+from helpers import (
+    ENTITY_SENTENCES,
+    SENTIMENT_TEXTS,
+    TAGGED_SENTENCES,
+    TEXTS,
+    annotations,
+    entity_examples,
+    tagged_examples,
+    textcat_examples,
+)
+from spacy_rnn.layers import get_torch_net
+
+PROBE_TEXTS = TEXTS + [text for text, _ in ENTITY_SENTENCES] + [words for words, _, _ in TAGGED_SENTENCES] + [text for text, _ in SENTIMENT_TEXTS]
+# (fixture, pipe, label to add, add_label keyword arguments)
+ADDITIONS = {
+    "pos": ("trained_tagger_nlp", "tagger", "INTJ", {"head": "pos"}),
+    "tag": ("trained_tagger_nlp", "tagger", "UH", {"head": "tag"}),
+    "ner": ("trained_ner_nlp", "ner", "DATE", {}),
+    "textcat": ("trained_textcat_nlp", "textcat", "mixed", {}),
+}
+
+
+def predictions(nlp):
+    return [annotations(doc) for doc in nlp.pipe(PROBE_TEXTS)]
+
+
+@pytest.fixture(params=list(ADDITIONS))
+def extended(request):
+    """(a copy of the trained pipeline, its predictions before, the pipe, the label added)."""
+    fixture, pipe_name, label, kwargs = ADDITIONS[request.param]
+    nlp = pickle.loads(pickle.dumps(request.getfixturevalue(fixture)))
+    before = predictions(nlp)
+    pipe = nlp.get_pipe(pipe_name)
+    assert pipe.add_label(label, **kwargs) == 1 and pipe.add_label(label, **kwargs) == 0
+    return nlp, before, pipe, label
+
+
+def test_old_predictions_are_unchanged_and_the_model_is_consistent(extended):
+    nlp, before, pipe, label = extended
+    assert predictions(nlp) == before
+    pipe.check_model("after add_label")  # cfg labels == model.attrs["labels"], head sizes match
+    assert label in str(pipe.label_data)
+    net = get_torch_net(pipe.model)
+    assert net.hparams == type(net).from_hparams(net.hparams).hparams
+
+
+def test_a_grown_pipeline_saves_and_loads(extended, tmp_path):
+    nlp, before, pipe, label = extended
+    nlp.to_disk(tmp_path / "grown")
+    loaded = spacy.load(tmp_path / "grown")
+    assert predictions(loaded) == before
+    assert loaded.get_pipe(pipe.name).label_data == pipe.label_data
+    blank = spacy.util.load_model_from_config(nlp.config)
+    assert predictions(blank.from_bytes(nlp.to_bytes())) == before
+
+
+def test_the_recognizer_keeps_old_transitions_and_constrains_the_new_tags(trained_ner_nlp):
+    nlp = pickle.loads(pickle.dumps(trained_ner_nlp))
+    pipe = nlp.get_pipe("ner")
+    old_tags, old_crf = list(pipe.tags), get_torch_net(pipe.model).crf
+    pipe.add_label("DATE")
+    crf = get_torch_net(pipe.model).crf
+    n = len(old_tags)
+    assert pipe.tags == old_tags + ["B-DATE", "I-DATE", "L-DATE", "U-DATE"]
+    assert crf.transitions[:n, :n].tolist() == old_crf.transitions.tolist()
+    assert crf.transitions[n:].abs().sum() == 0 and crf.transitions[:, n:].abs().sum() == 0
+    assert crf.transitions_penalty[pipe.tags.index("O"), pipe.tags.index("I-DATE")] < 0  # O -> I-DATE forbidden
+
+
+def new_label_examples(nlp, name):
+    """The training examples plus a few with the new label."""
+    if name == "ner":
+        examples = entity_examples(nlp)
+        for text, spans in [("Anna left on Monday", [(0, 1, "PER"), (3, 4, "DATE")]), ("Tuesday was cold", [(0, 1, "DATE")])]:
+            reference = Doc(nlp.vocab, words=text.split())
+            reference.set_ents([Span(reference, *span) for span in spans], default="outside")
+            examples.append(Example(Doc(nlp.vocab, words=text.split()), reference))
+        return examples, lambda: [ent.label_ for ent in nlp("Anna left on Monday").ents] == ["PER", "DATE"]
+    if name == "textcat":
+        labels = ["negative", "neutral", "positive", "mixed"]
+        examples = textcat_examples(nlp) + [
+            Example.from_dict(nlp.make_doc(text), {"cats": {label: float(label == "mixed") for label in labels}})
+            for text in ["Great acting but a dull plot", "Fine story , awful script"]
+        ]
+        return examples, lambda: max((cats := nlp("Great acting but a dull plot").cats), key=cats.get) == "mixed"
+    examples = tagged_examples(nlp) + [Example.from_dict(nlp.make_doc("Wow Tom"), {"pos": ["INTJ", "PROPN"], "tags": ["UH", "NNP"]})]
+    attr = "pos_" if name == "pos" else "tag_"
+    return examples, lambda: getattr(nlp("Wow Tom")[0], attr) == ("INTJ" if name == "pos" else "UH")
+
+
+@pytest.mark.parametrize("name", list(ADDITIONS))
+def test_training_after_add_label_learns_the_new_label(name, request):
+    fixture, pipe_name, label, kwargs = ADDITIONS[name]
+    nlp = pickle.loads(pickle.dumps(request.getfixturevalue(fixture)))
+    nlp.get_pipe(pipe_name).add_label(label, **kwargs)
+    if name in ("pos", "tag"):  # the tagger learns both heads: give the example both new labels
+        other = {"pos": ("UH", "tag"), "tag": ("INTJ", "pos")}[name]
+        nlp.get_pipe(pipe_name).add_label(other[0], head=other[1])
+    examples, learned = new_label_examples(nlp, name)
+    fix_random_seed(0)
+    optimizer = nlp.resume_training(sgd=nlp.create_optimizer())  # not one holding the old shapes' state
+    optimizer.learn_rate = 0.01
+    for _ in range(40):
+        nlp.update(examples, sgd=optimizer)
+    assert learned()
+
+
+def docbin(nlp, examples, path):
+    """A DocBin of the examples' references at path."""
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(path)
+    return path
+
+
+def test_a_sourced_recognizer_continues_training_on_new_data(trained_ner_nlp, tmp_path):
+    """The recipe of docs/usage.md: add the new label to the trained pipeline, save it, source it
+    in a config and train on data with the new label (spaCy resumes, not re-initializes, it)."""
+    grown = pickle.loads(pickle.dumps(trained_ner_nlp))
+    grown.get_pipe("ner").add_label("DATE")
+    grown.to_disk(tmp_path / "trained")
+    examples, learned = new_label_examples(grown, "ner")
+    train_path = docbin(grown, examples, tmp_path / "train.spacy")
+    config = Config().from_str(
+        f"""
+[paths]
+train = "{train_path}"
+dev = "{train_path}"
+
+[nlp]
+lang = "en"
+pipeline = ["ner"]
+
+[components]
+
+[components.ner]
+source = "{tmp_path / 'trained'}"
+
+[training]
+seed = 0
+max_steps = 40
+eval_frequency = 20
+
+[training.optimizer]
+@optimizers = "Adam.v1"
+learn_rate = 0.01
+"""
+    )
+    filled = spacy.util.load_model_from_config(config, auto_fill=True, validate=False).config  # as `spacy init fill-config`
+    filled["components"]["ner"] = {"source": str(tmp_path / "trained")}
+    nlp = init_nlp(filled)
+    assert predictions(nlp) == predictions(trained_ner_nlp)  # sourced: resumed, not re-initialized
+    (tmp_path / "continued").mkdir()
+    spacy_train(nlp, tmp_path / "continued", stdout=io.StringIO(), stderr=io.StringIO())
+    continued = spacy.load(tmp_path / "continued" / "model-last")
+    assert continued.get_pipe("ner").labels == grown.get_pipe("ner").labels
+    assert [ent.label_ for ent in continued("Anna left on Monday").ents] == ["PER", "DATE"]
+    assert continued.evaluate(entity_examples(continued))["ents_f"] == 1.0
+
+
+def test_the_quickstart_assembles_what_its_steps_train_on_one_vectors_table():
+    """configs/quickstart/assemble.cfg sources each quickstart-* step's model-best, and every
+    step whose component reads static vectors trains on the table the assembly loads."""
+    from spacy.util import load_config
+
+    from helpers import ROOT, project_scripts
+
+    assembly = load_config(ROOT / "configs" / "quickstart" / "assemble.cfg", interpolate=True)
+    sources = {block["source"] for block in assembly["components"].values()}
+    trained = {
+        args[args.index("train") + 2] + "/model-best"
+        for step in ("quickstart-pos", "quickstart-ner", "quickstart-sst2")
+        for args in project_scripts(step)
+    } | {project_scripts("quickstart-lm")[0][5] + "/model-best"}
+    assert sources == trained
+    for step in ("quickstart-pos", "quickstart-ner", "quickstart-sst2"):
+        (args,) = project_scripts(step)
+        config = load_config(ROOT / args[args.index("train") + 1])
+        vectors = args[args.index("--paths.vectors") + 1] if "--paths.vectors" in args else config["paths"]["vectors"]
+        assert vectors == assembly["initialize"]["vectors"], step

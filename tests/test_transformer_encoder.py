@@ -1,0 +1,234 @@
+"""The Transformer encoders (`spacy_rnn.TransformerEncoder.v1`, `spacy_rnn.RNNOverTransformer.v1`)
+over a tiny random BERT built here (no hub): alignment, long-text windowing, fine-tuning and
+frozen modes, every head over each encoder, save -> load in a fresh process without the model
+files, and the recurrent components never importing `transformers`."""
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc
+from thinc.api import fix_random_seed
+
+from helpers import (
+    ENTITY_SENTENCES, SENTIMENT_TEXTS, TAGGED_SENTENCES, TINY_ENCODER, annotations, entity_examples,
+    make_tagger_nlp, tagged_examples, textcat_examples, train,
+)
+from spacy_rnn.featurize import Window
+from spacy_rnn.layers import deserialize_net, get_torch_net, serialize_net
+from spacy_rnn.models.transformer import TransformerEncoder, TransformerSettings
+from spacy_rnn.transformer_features import WordPieceFeaturizer, tokenizer_attrs
+
+TESTS = Path(__file__).parent
+HEADS = {
+    "tagger": ("bilstm_tagger", tagged_examples, {}),
+    "ner": ("bilstm_crf_ner", entity_examples, {}),
+    "textcat": ("lstm_textcat", textcat_examples, {"pooling": "mean"}),
+}
+TEXT = "Anna Smith met Tom in Paris . \x07 😀"
+
+
+def save_tiny_bert(path: Path, zero_context: bool = False) -> Path:
+    """A 2-layer, 16-wide random BERT and its WordPiece tokenizer (the test sentences' words,
+    letters and ##letters) saved to `path`. zero_context: attention outputs and position
+    embeddings zeroed, so each piece's state depends on that piece alone."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    texts = [text for text, *_ in TAGGED_SENTENCES + ENTITY_SENTENCES + SENTIMENT_TEXTS]
+    words = sorted({word.lower() for text in texts for word in text.split()})
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters), *words]))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64
+    )
+    model = BertModel(config)
+    if zero_context:
+        with torch.no_grad():
+            model.embeddings.position_embeddings.weight.zero_()
+            for layer in model.encoder.layer:
+                layer.attention.output.dense.weight.zero_()
+                layer.attention.output.dense.bias.zero_()
+    model.save_pretrained(path)
+    BertTokenizerFast(vocab={piece: i for i, piece in enumerate(vocab)}, do_lower_case=True).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    return str(save_tiny_bert(tmp_path_factory.mktemp("tiny_bert")))
+
+
+def transformer_block(path, **settings):
+    return {"@architectures": "spacy_rnn.TransformerEncoder.v1", "transformer": path, "window_size": 12, "window_context": 2, **settings}
+
+
+def rnn_over_transformer_block(path, **settings):
+    return {**TINY_ENCODER, "@architectures": "spacy_rnn.RNNOverTransformer.v1", "transformer": path, "mix_layers": 3, **settings}
+
+
+def make_nlp(head, encoder, **model):
+    factory, _, defaults = HEADS[head]
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, name=head, config={"model": {**defaults, **model, "encoder": encoder}, "max_batch_tokens": 64})
+    return nlp
+
+
+def train_head(head, encoder, n_iter=12, **model):
+    nlp = make_nlp(head, encoder, **model)
+    return train(nlp, HEADS[head][1](nlp), n_iter)
+
+
+def featurize(path, texts_or_docs, pooling="first", piece_window=0, piece_context=4):
+    nlp = spacy.blank("en")
+    docs = [nlp(d) if isinstance(d, str) else d for d in texts_or_docs]
+    featurizer = WordPieceFeaturizer(tokenizer_attrs(path), pooling, piece_window, piece_context)
+    windows = [Window(i, 0, len(doc), 0, len(doc)) for i, doc in enumerate(docs)]
+    return featurizer, featurizer.doc_features(docs), featurizer.make_batch(windows, featurizer.doc_features(docs), docs)
+
+
+@pytest.mark.parametrize("pooling", ["first", "mean"])
+def test_alignment(tiny_bert, pooling):
+    """Pieces overlapping a token's characters are its pieces; whitespace and dropped characters
+    have none (the learned no-piece vector); an emoji is one [UNK] piece; spaCy's "do" + "n't" split
+    one word: its pieces go to the token they overlap."""
+    vocab = spacy.blank("en").vocab
+    doc = Doc(vocab, words=["Anna", "\n", "do", "n't", "\x07", "😀", "Paris"], spaces=[True, False, False, True, True, True, False])
+    featurizer, (pieces,), batch = featurize(tiny_bert, [doc], pooling)
+    n_pieces = (pieces.end - pieces.first).tolist()
+    assert n_pieces == [1, 0, 2, 3, 0, 1, 1]  # anna | - | d ##o | ##n ' t | - | [UNK] | paris
+    assert pieces.ids[pieces.first[5]] == featurizer.tokenizer.token_to_id("[UNK]")
+    encoder = TransformerEncoder(TransformerSettings(pooling=pooling), pretrained=tiny_bert).eval()
+    with torch.no_grad():
+        encoder.no_piece.fill_(0.5)
+        tokens = encoder(batch)[0]
+        states = encoder.transformer(input_ids=batch.input_ids).last_hidden_state[0, 1:-1]  # [CLS] ... [SEP]
+    for i, n in enumerate(n_pieces):
+        first = int(pieces.first[i])
+        expected = torch.full((16,), 0.5) if n == 0 else states[first : first + (1 if pooling == "first" else n)].mean(0)
+        assert torch.allclose(tokens[i], expected, atol=1e-6), i
+
+
+def test_long_text_windows(tmp_path):
+    """A window with more pieces than piece_window is read in strided rows; each piece's state
+    comes from the one row whose core holds it. With a model whose states do not depend on the
+    context, the tokens' outputs do not depend on the window size."""
+    path = str(save_tiny_bert(tmp_path / "local", zero_context=True))
+    text = " ".join(words for words, *_ in TAGGED_SENTENCES)
+    encoder = TransformerEncoder(TransformerSettings(pooling="mean"), pretrained=path).eval()
+    outputs = {}
+    for piece_window in (0, 9, 16, 25):
+        _, (pieces,), batch = featurize(path, [text], "mean", piece_window, piece_context=3)
+        n_rows = 1 if len(pieces.ids) <= (piece_window or 62) else -(-len(pieces.ids) // ((piece_window or 62) - 6))
+        assert len(batch.input_ids) == n_rows and (n_rows > 1) == (piece_window > 0)
+        with torch.no_grad():
+            outputs[piece_window] = encoder(batch)
+    for piece_window in (9, 16, 25):
+        assert torch.allclose(outputs[piece_window], outputs[0], atol=1e-5)
+
+
+def test_fine_tuning_lowers_the_loss_and_trains_the_transformer(tiny_bert):
+    nlp = make_nlp("tagger", transformer_block(tiny_bert, encoder_lr_scale=0.5))
+    examples = tagged_examples(nlp)
+    fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    net = get_torch_net(nlp.get_pipe("tagger").model)
+    before = {k: v.clone() for k, v in net.encoder.transformer.state_dict().items()}
+    losses = [nlp.update(examples, sgd=optimizer)["tagger"] for _ in range(8)]
+    assert losses[-1] < losses[0]
+    word_embeddings = "embeddings.word_embeddings.weight"
+    assert not torch.equal(before[word_embeddings], net.encoder.transformer.state_dict()[word_embeddings])
+
+
+def test_encoder_lr_scale_slows_the_transformer_only(tiny_bert):
+    """encoder_lr_scale = 0: the optimizer leaves the Transformer's weights (gradients still
+    reach them) while the head learns."""
+    nlp = make_nlp("tagger", transformer_block(tiny_bert, encoder_lr_scale=0.0))
+    examples = tagged_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    net = get_torch_net(nlp.get_pipe("tagger").model)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    nlp.update(examples, sgd=optimizer)
+    changed = {k for k, v in net.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed and not any(k.startswith("encoder.transformer.") for k in changed)
+
+
+@pytest.mark.parametrize("block", [transformer_block, rnn_over_transformer_block])
+def test_frozen_transformer_keeps_its_weights(tiny_bert, block):
+    settings = {"frozen": True} if block is transformer_block else {}
+    nlp = make_nlp("tagger", block(tiny_bert, **settings))
+    examples = tagged_examples(nlp)
+    fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    net = get_torch_net(nlp.get_pipe("tagger").model)
+    transformer = net.encoder.transformer
+    transformer = getattr(transformer, "transformer", transformer)  # RNNOverTransformer's TransformerEncoder
+    before = {k: v.clone() for k, v in transformer.state_dict().items()}
+    losses = [nlp.update(examples, sgd=optimizer)["tagger"] for _ in range(6)]
+    assert losses[-1] < losses[0]
+    assert not transformer.training and net.training
+    assert all(torch.equal(before[k], v) for k, v in transformer.state_dict().items())
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+@pytest.mark.parametrize("block", [transformer_block, rnn_over_transformer_block])
+def test_heads_train_and_predict_over_each_encoder(tiny_bert, head, block):
+    nlp = train_head(head, block(tiny_bert))
+    docs = list(nlp.pipe([TEXT, "", "Paris"]))
+    assert [annotations(doc) for doc in docs] == [annotations(nlp(text)) for text in [TEXT, "", "Paris"]]
+    assert annotations(pickle.loads(pickle.dumps(nlp))(TEXT)) == annotations(docs[0])
+    if head == "textcat":
+        assert all(abs(sum(doc.cats.values()) - 1) < 1e-5 for doc in docs[:1])
+    else:
+        assert all(token.pos_ or token.ent_iob_ for token in docs[0])
+
+
+def test_last_pooling_needs_a_recurrent_encoder(tiny_bert):
+    nlp = make_nlp("textcat", transformer_block(tiny_bert), pooling="last")
+    with pytest.raises(ValueError, match="'last' pooling needs a recurrent encoder"):
+        nlp.initialize(lambda: textcat_examples(nlp))
+
+
+def test_module_follows_the_device_it_is_loaded_to(tiny_bert):
+    net = TransformerEncoder(TransformerSettings(mix_layers=2), pretrained=tiny_bert)
+    loaded = deserialize_net(torch.nn.Module(), serialize_net(net), torch.device("cpu"))
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+    _, _, batch = featurize(tiny_bert, [TEXT])
+    assert loaded.eval()(batch).device == loaded.no_piece.device
+    assert batch.to(torch.device("cpu")).lengths.device.type == "cpu"
+
+
+FRESH_PROCESS_SCRIPT = """
+import json, sys
+import spacy
+from helpers import annotations
+spacy.load(sys.argv[1])("The cat sat")
+assert "transformers" not in sys.modules, "a recurrent pipeline imported transformers"
+nlp = spacy.load(sys.argv[2])
+print(json.dumps([[list(t) for t in annotations(doc)[0]] + [doc.cats] for doc in nlp.pipe(json.loads(sys.argv[3]))]))
+"""
+
+
+def test_save_and_load_in_a_fresh_process_without_the_model_files(tmp_path):
+    """The config, weights and tokenizer travel with the pipeline: it loads offline after the
+    model folder is gone, and predicts as before. Loading and running a recurrent pipeline
+    first does not import `transformers`."""
+    train(make_tagger_nlp(), tagged_examples(spacy.blank("en")), n_iter=2).to_disk(tmp_path / "rnn")
+    model_dir = save_tiny_bert(tmp_path / "model")
+    nlp = train_head("tagger", transformer_block(str(model_dir), pooling="mean"), n_iter=4)
+    ner = train_head("ner", rnn_over_transformer_block(str(model_dir)), n_iter=4)
+    nlp.add_pipe("ner", source=ner)
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(model_dir)
+    texts = [TEXT, "Tom flew to Berlin", ""]
+    expected = [[list(t) for t in annotations(doc)[0]] + [doc.cats] for doc in nlp.pipe(texts)]
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1", "PATH": ""}
+    args = [str(tmp_path / "rnn"), str(tmp_path / "pipeline"), json.dumps(texts)]
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS_SCRIPT, *args], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
