@@ -69,7 +69,7 @@ def _exploding(r: Dict) -> List[str]:
         "trivial baseline). **Guards.** Every trainer stops on a "
         "non-finite loss or gradient with `spacy_rnn.errors.TrainingDiverged` ('training diverged at update N: "
         "...') and leaves the checkpoints saved before it in place: this loop (`diagnostics.tasks`), the spaCy-loop "
-        "components (`TorchPipe.update`/`finish_update`) and the language-model trainer (`lm/step.py`).",
+        "components (`TorchPipe.update`/`finish_update`) and the language-model trainer (`components/spacy_rnn/lm/step.py`).",
     ]
 
 
@@ -122,7 +122,7 @@ def _context(r: Dict) -> List[str]:
         "model never reads across a sentence):", "", *rows, "",
         f"p(\"{p['word']}\") after the passage ({p['context_tokens']} tokens; \"{p['word']}\" "
         f"{'is' if p['in_vocabulary'] else 'is not'} in the vocabulary):", "", *prows, "",
-        "**Literature.** Khandelwal et al. (2018, Figure 1) find that an LSTM LM on PTB and Wikitext-103 uses about "
+        "**Literature.** Khandelwal et al. (2018) find that an LSTM LM on PTB and Wikitext-103 uses about "
         "200 tokens of context on average: the loss stops improving beyond that, and word order matters only "
         "within the last ~50 tokens. **What we see.** " + _context_summary(r) + " **Where ours differs.** Our "
         "contexts are read from a zero state, only the listed lengths up to 200 are tried (Khandelwal et al. also try longer "
