@@ -13,7 +13,16 @@ from typer.testing import CliRunner
 from spacy_rnn.cli import app
 from spacy_rnn.corpora.counts import COUNTS
 
-from helpers import ROOT, project_scripts
+from helpers import (
+    ROOT,
+    entity_examples,
+    make_ner_nlp,
+    make_tagger_nlp,
+    make_textcat_nlp,
+    project_scripts,
+    tagged_examples,
+    textcat_examples,
+)
 
 runner = CliRunner()
 COMMANDS = [
@@ -142,3 +151,23 @@ def test_init_vectors_reads_a_glove_text_file(tmp_path):
 def test_init_vectors_reports_a_missing_file(tmp_path):
     result = runner.invoke(app, ["init-vectors", str(tmp_path / "v"), "--input", str(tmp_path / "nope.txt")])
     assert result.exit_code == 1 and "nope.txt" in result.output
+
+
+EVALUATED = {
+    "evaluate-tagger": (make_tagger_nlp, tagged_examples, []),
+    "evaluate-ner": (make_ner_nlp, entity_examples, []),
+    "evaluate-textcat": (make_textcat_nlp, textcat_examples, ["--corpus", "toy"]),
+}
+
+
+@pytest.mark.parametrize("command", list(EVALUATED))
+def test_evaluating_against_an_empty_gold_file_fails_with_a_message(command, tmp_path):
+    """Scores of 0.00 from a file without documents would look like a result."""
+    make_nlp, examples, options = EVALUATED[command]
+    nlp = make_nlp()
+    nlp.initialize(lambda: examples(nlp))
+    nlp.to_disk(tmp_path / "model")
+    DocBin().to_disk(tmp_path / "empty.spacy")
+    args = [command, str(tmp_path / "model"), "--split", f"test={tmp_path / 'empty.spacy'}", "--output-dir", str(tmp_path)]
+    result = runner.invoke(app, args + options)
+    assert result.exit_code == 1 and "holds no documents" in result.output, result.output

@@ -23,8 +23,10 @@ def evaluate_tagger_cmd(
     from ..evaluation.accuracy_report import tagging_report, write_tagging_report
 
     paths = dict(split_arg(arg) for arg in splits)
-    nlp = spacy.load(model)
-    report = tagging_report(nlp, paths, corpus, str(model))
+    try:
+        report = tagging_report(spacy.load(model), paths, corpus, str(model))
+    except (OSError, ValueError) as err:
+        fail(str(err))
     write_tagging_report(report, output_dir)
     echo_scores(report["scores"], output_dir / "accuracy.md")
 
