@@ -14,7 +14,7 @@ from spacy_rnn.lm import trainer as lm_trainer
 from spacy_rnn.lm.training import train_language_model
 from spacy_rnn.training_loop import train_pipeline
 
-from helpers import ROOT, TAGGED_SENTENCES, TINY_ENCODER, tagged_examples
+from helpers import ROOT, TINY_ENCODER, tagged_examples
 from lm_helpers import CORPUS, lm_examples, make_lm_nlp
 
 

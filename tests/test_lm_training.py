@@ -15,7 +15,7 @@ from spacy_rnn.lm.training import train_language_model
 from spacy_rnn.models.language_model import detach_state
 
 from helpers import SHARED_CORPORA
-from lm_helpers import CORPUS, by_hand_log_probs, lm_examples, make_lm_nlp, make_net
+from lm_helpers import CORPUS, by_hand_log_probs, make_lm_nlp, make_net
 
 
 # --- truncated BPTT batching -------------------------------------------------------------
