@@ -56,6 +56,12 @@ COMMANDS = [
     "diagnose-bidirectional",
     "diagnose-surprisal",
     "diagnostics-report",
+    "calibration-report",
+    "prune-vectors",
+    "vectors-curve",
+    "core-report",
+    "demo",
+    "continued-training",
 ]
 
 

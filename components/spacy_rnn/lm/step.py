@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..errors import EXPLODED_LOSS, diverged
 from ..models.language_model import LanguageModelNet, State, detach_state
+from ..models.regularisers import activation_penalty
 from .batching import PADDING
 
 
@@ -29,13 +30,21 @@ def backward_chunk(
     state: Optional[State],
     n_targets: int,
     autocast: ContextManager = nullcontext(),
+    *,
+    ar_alpha: float = 0.0,
+    tar_beta: float = 0.0,
 ) -> Tuple[float, State]:
-    """Read inputs LongTensor[B, T] from `state`, add the gradients of `chunk_loss` to the
-    parameters' .grad, and return (the loss, the state after the chunk, detached)."""
+    """Read inputs LongTensor[B, T] from `state`, add the gradients of `chunk_loss` (plus,
+    when ar_alpha or tar_beta is set, the chunk's `activation_penalty`) to the parameters'
+    .grad, and return (the `chunk_loss`, the state after the chunk, detached)."""
     with autocast:
-        logits, state = net(inputs, state)
+        outputs, dropped, state = net.hidden(inputs, state)
+        logits = net.decoder(dropped)
     loss = chunk_loss(logits, targets, n_targets)
-    loss.backward()
+    if ar_alpha or tar_beta:
+        (loss + activation_penalty(outputs, dropped, ar_alpha, tar_beta)).backward()
+    else:
+        loss.backward()
     return float(loss.detach()), detach_state(state)
 
 
@@ -49,14 +58,18 @@ def train_step(
     max_grad_norm: float,
     autocast: ContextManager = nullcontext(),
     step: int = 0,
+    ar_alpha: float = 0.0,
+    tar_beta: float = 0.0,
 ) -> Tuple[float, float, State]:
-    """One optimizer step on a chunk (inputs, targets LongTensor[B, T], no padding): the mean
-    cross-entropy's gradients, clipped to a global L2 norm of max_grad_norm. Returns (the mean
-    loss per target, the gradient norm before clipping, the detached state to carry over).
+    """One optimizer step on a chunk (inputs, targets LongTensor[B, T], no padding): the
+    gradients of the mean cross-entropy (plus the activation penalties AR and TAR when
+    ar_alpha or tar_beta is set), clipped to a global L2 norm of max_grad_norm. Returns (the
+    mean cross-entropy per target, the gradient norm before clipping, the detached state to
+    carry over).
     Raises `TrainingDiverged` (naming `step`) when the loss, gradient norm or weights are not
     finite or the loss exploded; the weights are not updated from a non-finite gradient."""
     optimizer.zero_grad()
-    loss, state = backward_chunk(net, inputs, targets, state, targets.numel(), autocast)
+    loss, state = backward_chunk(net, inputs, targets, state, targets.numel(), autocast, ar_alpha=ar_alpha, tar_beta=tar_beta)
     grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm))
     if not math.isfinite(loss) or loss > EXPLODED_LOSS:
         raise diverged("", step, f"the loss is {loss:g}")

@@ -8,6 +8,11 @@ stops after `patience` evaluations in a row without improvement, after `max_epoc
 `max_minutes` have passed. Every evaluation is appended to output_dir/training_log.jsonl as it
 happens, with the training loss, throughput and gradient norms logged in between.
 
+Two of AWD-LSTM's regularisers (Merity et al. 2018) are training settings: `ar_alpha` and
+`tar_beta` add the activation penalties to the loss, and `asgd` (NT-ASGD, `lm.averaging`)
+averages the weights from the evaluation when the dev perplexity stops improving on, evaluating
+and saving the average. The others are the model's (`LanguageModelSettings`).
+
 The loop is made of `train_step` (lm.step, shared with the component's `spacy train` update),
 `DevSchedule` (evaluation and annealing) and `TrainingLog` (log entries and progress).
 """
@@ -25,6 +30,7 @@ from tqdm import tqdm
 
 from ..errors import diverged
 from ..models.language_model import LanguageModelNet
+from .averaging import IterateAverage
 from .batching import batchify, bptt_chunks, n_chunks
 from .scoring import stream_log_probs
 from .step import train_step
@@ -33,7 +39,10 @@ from .step import train_step
 @dataclass
 class LMTrainingSettings:
     """The [lm_training] section of a language-model config (batch_size: rows of the training
-    stream read in parallel; bptt: tokens per step)."""
+    stream read in parallel; bptt: tokens per step). ar_alpha, tar_beta: the weights of the
+    activation penalties AR and TAR (`models.regularisers.activation_penalty`; 0: off). asgd:
+    NT-ASGD, switching to averaged SGD when the dev perplexity is worse than the best one of the
+    evaluations before the last `nonmono` (`lm.averaging.IterateAverage`)."""
 
     batch_size: int = 20
     bptt: int = 35
@@ -47,12 +56,20 @@ class LMTrainingSettings:
     log_every: int = 200
     mixed_precision: str = "none"
     seed: int = 0
+    ar_alpha: float = 0.0
+    tar_beta: float = 0.0
+    asgd: bool = False
+    nonmono: int = 5
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"lm_training.optimizer must be 'sgd' or 'adam', not {self.optimizer!r}")
         if self.mixed_precision not in ("none", "bf16"):
             raise ValueError(f"lm_training.mixed_precision must be 'none' or 'bf16', not {self.mixed_precision!r}")
+        if self.ar_alpha < 0 or self.tar_beta < 0:
+            raise ValueError(f"lm_training.ar_alpha and tar_beta must be >= 0, not {self.ar_alpha} and {self.tar_beta}")
+        if self.asgd and (self.optimizer != "sgd" or self.nonmono < 1):
+            raise ValueError(f"lm_training.asgd needs optimizer 'sgd' and nonmono >= 1, not {self.optimizer!r}, {self.nonmono}")
 
 
 def stream_perplexity(net: LanguageModelNet, stream: Sequence[int], chunk_size: int) -> float:
@@ -169,7 +186,9 @@ def fit_language_model(
     """Train `net` on train_stream (LongTensor[N]: the token ids, starting with an <eos>
     context), evaluating the perplexity of dev_stream[1:] (read chunk_size tokens at a time)
     `evals_per_epoch` times an epoch; `on_improve()` is called after each new best (to save a
-    checkpoint). Returns the record: settings, timings, stop reason and every evaluation."""
+    checkpoint). Once NT-ASGD has switched, the evaluations and checkpoints use the averaged
+    weights, and `net` keeps them at the end. Returns the record: settings, timings, stop
+    reason, every evaluation and the step after which averaging started (None: never)."""
     random.seed(settings.seed)
     numpy.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -181,6 +200,8 @@ def fit_language_model(
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=settings.mixed_precision == "bf16")
     log = TrainingLog(Path(output_dir))
     schedule = DevSchedule(dev_stream, chunk_size, settings.anneal_factor, settings.patience)
+    averaging = IterateAverage(net, settings.nonmono if settings.asgd else None)
+    averaging_from = None
     evaluations: List[Dict] = []
     deadline = log.start + settings.max_minutes * 60 if settings.max_minutes else math.inf
     stop_reason = "max_epochs"
@@ -190,18 +211,32 @@ def fit_language_model(
         progress = tqdm(bptt_chunks(rows, settings.bptt), total=chunks_per_epoch, desc=f"epoch {epoch}", leave=False)
         for chunk_index, (inputs, targets) in enumerate(progress, 1):
             loss, grad_norm, state = train_step(
-                net, optimizer, inputs, targets, state, max_grad_norm=max_grad_norm, autocast=autocast, step=log.step + 1
+                net,
+                optimizer,
+                inputs,
+                targets,
+                state,
+                max_grad_norm=max_grad_norm,
+                autocast=autocast,
+                step=log.step + 1,
+                ar_alpha=settings.ar_alpha,
+                tar_beta=settings.tar_beta,
             )
+            averaging.update()
             log.add_step(loss, targets.numel(), grad_norm)
             if log.step % settings.log_every == 0:
                 entry = log.train_entry(epoch, optimizer.param_groups[0]["lr"], max_grad_norm)
                 progress.set_postfix(ppl=f"{entry['perplexity']:.1f}", tok_s=f"{entry['tokens_per_second']:.0f}")
             out_of_time = time.perf_counter() > deadline
             if chunk_index in eval_points or out_of_time:
-                evaluation = schedule.evaluate(net, optimizer, log.step)
+                with averaging.swapped_in():
+                    evaluation = {**schedule.evaluate(net, optimizer, log.step), "averaged": averaging.n_steps > 0}
+                    if evaluation["improved"]:
+                        on_improve()
                 evaluations.append(log.eval_entry(epoch, evaluation))
-                if evaluation["improved"]:
-                    on_improve()
+                if averaging.observe(evaluation["dev_perplexity"]):
+                    averaging_from = log.step
+                    tqdm.write(f"step {log.step}: the dev perplexity stopped improving, averaging the weights from here on")
                 tqdm.write(
                     f"epoch {epoch} step {log.step}: dev perplexity {evaluation['dev_perplexity']:.2f} "
                     f"(best {schedule.best_perplexity:.2f}), lr {evaluation['learning_rate']:g}, {log.minutes():.1f} min"
@@ -212,6 +247,7 @@ def fit_language_model(
         progress.close()
         if stop_reason != "max_epochs":
             break
+    averaging.load()
     return {
         "settings": asdict(settings),
         "n_parameters": sum(p.numel() for p in net.parameters()),
@@ -227,4 +263,5 @@ def fit_language_model(
         "tokens_seen": log.tokens_seen,
         "tokens_per_second": log.tokens_seen / (time.perf_counter() - log.start),
         "stop_reason": stop_reason,
+        "averaging_from_step": averaging_from,
     }

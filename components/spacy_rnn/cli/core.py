@@ -1,0 +1,175 @@
+"""The core pipeline (the four components in one): prune-vectors (prune a trained pipeline's
+table to its first N rows, every removed word mapped to its nearest kept row, as `spacy init
+vectors --prune` does, and save it), vectors-curve (dev scores of the NER and textcat pipelines
+against the rows kept, the table's size, and the default row count chosen from them; JSON +
+markdown + PNG), core-report (each task stand-alone and assembled, speed, memory, size, package
+metadata) and demo (what `nlp(text)` gives)."""
+from pathlib import Path
+from typing import Dict, Optional
+
+import typer
+
+from ._common import app, fail
+
+ROWS_HELP = "Rows of the vectors table to keep (the first ones: GloVe lists the most frequent words first)"
+
+
+@app.command("prune-vectors")
+def prune_vectors_cmd(
+    pipeline: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline folder"),
+    output: Path = typer.Argument(..., help="Where the pruned pipeline is saved"),
+    rows: int = typer.Option(..., "--rows", min=1, help=ROWS_HELP),
+    batch_size: int = typer.Option(1024, help="Removed rows compared with the kept ones at a time (memory: batch x rows floats)"),
+) -> None:
+    """Keep the first ROWS rows of the pipeline's static vectors, map every removed word to the
+    kept row nearest to it by cosine, record the new table in the components that read it, and
+    save the pipeline to OUTPUT."""
+    import spacy
+    from tqdm import tqdm
+
+    from ..vectors_pruning import prune_pipeline_vectors
+
+    nlp = spacy.load(pipeline)
+    try:
+        with tqdm(total=max(nlp.vocab.vectors.shape[0] - rows, 0), desc="pruning", unit="row") as bar:
+            stats = prune_pipeline_vectors(nlp, rows, batch_size, bar.update)
+    except ValueError as err:
+        fail(str(err))
+    nlp.to_disk(output)
+    cosine = "" if stats["mean_cosine"] is None else f", mean cosine with their replacement {stats['mean_cosine']}"
+    typer.echo(
+        f"{stats['rows_before']:,} -> {stats['rows_after']:,} rows; {stats['remapped_keys']:,} of {stats['keys']:,} keys "
+        f"remapped{cosine}; read by {', '.join(stats['readers']) or 'no component'}"
+    )
+    typer.echo(f"pipeline -> {output}")
+
+
+@app.command("vectors-curve")
+def vectors_curve_cmd(
+    ner: Optional[Path] = typer.Option(None, "--ner", exists=True, file_okay=False, help="Trained NER pipeline folder"),
+    ner_dev: Optional[Path] = typer.Option(None, "--ner-dev", exists=True, dir_okay=False, help="Dev DocBin with doc.ents"),
+    textcat: Optional[Path] = typer.Option(None, "--textcat", exists=True, file_okay=False, help="Trained textcat pipeline folder"),
+    textcat_dev: Optional[Path] = typer.Option(None, "--textcat-dev", exists=True, dir_okay=False, help="Dev DocBin with doc.cats"),
+    rows: str = typer.Option("400000,200000,100000,50000,20000", "--rows", help=f"Comma-separated row counts. {ROWS_HELP}"),
+    tolerance: float = typer.Option(0.3, min=0, help="Largest drop (points) from the full table's dev score allowed for the default"),
+    output_dir: Path = typer.Option(Path("reports/core"), help="Where vectors_curve.json/.md/.png go"),
+    batch_size: int = typer.Option(1024, help="Removed rows compared with the kept ones at a time"),
+) -> None:
+    """Dev entity F1 (NER) and accuracy (textcat) with the shared vectors table pruned to each row
+    count, the table's size on disk, and the default: the fewest rows whose every dev score is
+    within TOLERANCE points of the full table's. Dev only: the test split is for the final pipeline."""
+    import spacy
+
+    from ..evaluation.vectors_curve import path_bytes, vectors_curve, write_vectors_curve
+
+    tasks = {name: (model, dev) for name, model, dev in (("ner", ner, ner_dev), ("textcat", textcat, textcat_dev))}
+    for name, (model, dev) in tasks.items():
+        if (model is None) != (dev is None):
+            fail(f"--{name} and --{name}-dev go together")
+    tasks = {name: (model, dev) for name, (model, dev) in tasks.items() if model is not None}
+    if not tasks:
+        fail("give at least one task: --ner with --ner-dev and/or --textcat with --textcat-dev")
+    try:
+        row_counts = sorted({int(n) for n in rows.split(",")}, reverse=True)
+    except ValueError:
+        fail(f"--rows takes comma-separated integers, got {rows!r}")
+    if row_counts[-1] < 1:
+        fail("--rows: every row count must be at least 1")
+    vocab = None
+    pipelines: Dict = {}
+    for name, (model, _) in tasks.items():
+        # One vocab for all: its table is pruned once per row count and read by every pipeline.
+        pipelines[name] = spacy.load(model) if vocab is None else spacy.load(model, vocab=vocab)
+        vocab = pipelines[name].vocab
+    dev = {name: dev for name, (_, dev) in tasks.items()}
+    try:
+        report = vectors_curve(pipelines, dev, row_counts, tolerance, batch_size)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    report["pipelines"] = {name: str(model) for name, (model, _) in tasks.items()}
+    report["pipeline_bytes_without_vectors"] = {
+        name: path_bytes(model) - path_bytes(model / "vocab" / "vectors") for name, (model, _) in tasks.items()
+    }
+    for level in report["levels"]:
+        scores = ", ".join(f"{task} {score:.2f} ({level['delta'][task]:+.2f})" for task, score in level["scores"].items())
+        typer.echo(f"{level['rows']:>9,} rows  {level['table_bytes'] / 1e6:8.1f} MB  {scores}")
+    typer.echo(f"default: {report['choice']:,} rows (every dev score within {tolerance} points of the full table's)")
+    for path in write_vectors_curve(report, output_dir):
+        typer.echo(f"report -> {path}")
+
+
+@app.command("core-report")
+def core_report_cmd(
+    model: Path = typer.Argument(..., exists=True, file_okay=False, help="The assembled pipeline"),
+    standalone: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the stand-alone components' reports (tagger/, ner/, textcat/, lm/)"),
+    assembled: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the assembled pipeline's reports, laid out alike"),
+    texts: Path = typer.Option(..., exists=True, dir_okay=False, help="DocBin whose raw texts are timed"),
+    memory_chars: int = typer.Option(1_000_000, help="Peak memory on one text this long (0: skip)"),
+    version: str = typer.Option("0.1.0", help="Package version written to the package metadata"),
+    output_dir: Path = typer.Option(Path("reports/core"), help="Where README.md, core.json and meta.json go"),
+) -> None:
+    """Each task's scores stand-alone and inside the assembled pipeline, the pipeline's speed per
+    component on one thread, its peak memory on a huge text and its size; also meta.json for
+    `spacy package --meta-path` (licences, sources, measured accuracy and speed)."""
+    import spacy
+    import torch
+    from spacy.tokens import DocBin
+
+    from ..evaluation.benchmark import long_text, peak_memory
+    from ..evaluation.core_report import component_speed, directory_mib, package_meta, score_rows, write_core_report
+    from ..evaluation.reports import write_json
+
+    try:
+        rows = score_rows(standalone, assembled)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    torch.set_num_threads(1)
+    nlp = spacy.load(model)
+    sample = [doc.text for doc in DocBin().from_disk(texts).get_docs(nlp.vocab)]
+    speed = {"components": nlp.pipe_names, **component_speed(nlp, sample)}
+    memory = peak_memory(model, long_text(sample, memory_chars)) if memory_chars else None
+    table = nlp.vocab.vectors
+    vectors = {"rows": table.shape[0], "width": table.shape[1], "keys": len(table)} if table.shape[0] else None
+    report = {"model": str(model), "scores": rows, "speed": speed, "memory": memory, "vectors": vectors,
+              "size_mib": directory_mib(model)}
+    write_core_report(report, output_dir)
+    write_json(package_meta(rows, speed, memory, report["size_mib"], version), output_dir / "meta.json")
+    for row in rows:
+        typer.echo(f"{row['task']:8s} {row['metric']:50s} {row['split']:5s} {row['standalone']:7.2f} -> {row['assembled']:7.2f}")
+    typer.echo(f"{speed['words_per_second']:,} words/s on one thread; {report['size_mib']} MiB; report -> {output_dir / 'README.md'}")
+
+
+DEMO_TEXT = ("Angela Merkel met Emmanuel Macron in Paris on Tuesday. "
+             "The talks went surprisingly well, and both leaders praised the agreement.")
+
+
+@app.command("demo")
+def demo_cmd(
+    model: str = typer.Argument(..., help="Pipeline folder or installed package name"),
+    text: str = typer.Argument(DEMO_TEXT, help="Text to annotate"),
+    note: Optional[str] = typer.Option(None, help="A line printed after the annotations"),
+) -> None:
+    """What `nlp(text)` gives: tags with their confidence, entities with theirs, `doc.cats` and
+    each token's surprisal under the language model (for whichever of them the pipeline has)."""
+    import spacy
+
+    nlp = spacy.load(model)
+    doc = nlp(text)
+    typer.echo(f"pipeline: {', '.join(nlp.pipe_names)}")
+    if doc.has_annotation("POS"):
+        typer.echo("tags (UPOS/XPOS, p):  " + "  ".join(
+            f"{t.text}/{t.pos_}/{t.tag_}" + (f" {t._.pos_confidence:.2f}" if _has(t, "pos_confidence") else "") for t in doc))
+    if doc.has_annotation("ENT_IOB"):
+        typer.echo("entities (label, p):  " + ("  ".join(
+            f"[{e.text}] {e.label_}" + (f" {e._.confidence:.2f}" if _has(e, "confidence") else "") for e in doc.ents) or "none"))
+    if doc.cats:
+        typer.echo("sentiment (doc.cats): " + "  ".join(f"{label} {p:.2f}" for label, p in doc.cats.items()))
+    if any(_has(token, "surprisal") for token in doc):
+        typer.echo("surprisal (bits):     " + "  ".join(f"{t.text} {t._.surprisal:.1f}" for t in doc if t._.surprisal is not None))
+        typer.echo(f"perplexity:           {doc._.perplexity:.1f}")
+    if note:
+        typer.echo(note)
+
+
+def _has(obj, extension: str) -> bool:
+    return obj.has_extension(extension) and obj._.get(extension) is not None
