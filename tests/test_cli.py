@@ -62,6 +62,7 @@ COMMANDS = [
     "core-report",
     "demo",
     "continued-training",
+    "comparison-report",
 ]
 
 

@@ -5,13 +5,14 @@ instant. Every command that measures something writes JSON + markdown reports. T
 live in one module per concern and register on the one Typer app (see _common): corpora
 (fetch and convert corpus files), hf (convert Hugging Face datasets), vectors, train,
 evaluate, benchmark, lm, diagnostics, calibration, core (the assembled pipeline: vectors
-pruning, the size/accuracy curve, its report and a demo) and continued (continued training).
+pruning, the size/accuracy curve, its report and a demo) continued (continued training) and comparison
+(BiLSTM against Transformer encoders).
 """
 import sys
 from typing import List, Optional
 
 # Imported for their commands, in the order --help lists them (the workflow's order).
-from . import corpora, hf, vectors, train, evaluate, benchmark, lm, diagnostics, calibration, core, continued  # noqa: F401, I001
+from . import corpora, hf, vectors, train, evaluate, benchmark, lm, diagnostics, calibration, core, continued, comparison  # noqa: F401, I001
 from ._common import app
 
 __all__ = ["app", "main"]
