@@ -473,7 +473,8 @@ def benchmark_markdown(report: Dict) -> str:
     lines = [
         f"# Speed: {speed['model']} vs {speed['peer']}",
         "",
-        f"Machine: {machine['processor']}, {machine['cpu_count']} cores, torch {machine['torch']}, device {machine['device']}.",
+        f"Machine: {machine['processor']}, {machine['cpu_count']} cores, torch {machine['torch']}, device {machine['device']}; "
+        f"load average {machine.get('load_average')} when the report was written (other processes competing for the cores).",
         f"Texts: `{texts['path']}` ({texts['n_texts']} raw texts, {texts['n_sentences']:,} gold sentences, {speed['n_words']:,} words; "
         f"sha256 of the texts joined by newlines `{texts['sha256'][:16]}…`); `nlp.pipe(batch_size={speed['batch_size']})`, "
         f"best of {speed['repeats']} alternating runs, tokenizer included.",

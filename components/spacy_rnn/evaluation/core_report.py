@@ -135,7 +135,8 @@ def core_markdown(report: Dict) -> str:
         f"# The assembled pipeline: {report['model']}",
         "",
         f"One `spacy.load`, one `nlp(text)`: {', '.join(speed['components'])}. Machine: {machine['processor']}, "
-        f"{machine['cpu_count']} cores, torch {machine['torch']}.",
+        f"{machine['cpu_count']} cores, torch {machine['torch']}, load average {machine.get('load_average')} "
+        "when the report was written (other processes competing for the cores).",
         "",
         "## Scores: stand-alone component against the same component in the assembled pipeline",
         "",

@@ -21,6 +21,8 @@ def machine_info() -> Dict[str, object]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        # processes competing for the cores when the report was written (1 min average; 0 on a quiet machine)
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     return info
 
