@@ -1,5 +1,5 @@
-"""The core pipeline: configs/assemble.cfg sources four trained components onto the one vectors
-table they were trained with; core-report sets each task's stand-alone scores beside its
+"""The core pipeline: configs/assemble/pipeline.cfg sources four trained components onto the one
+vectors table they were trained with; core-report sets each task's stand-alone scores beside its
 assembled ones and writes the package metadata; `demo` prints all four annotations."""
 import spacy
 import srsly
