@@ -186,3 +186,11 @@ def test_corpus_errors_name_the_file_and_line(tmp_path):
 def test_ptb_token_counts_match_mikolov():
     for split, expected in PTB_TOKEN_COUNTS.items():
         assert count_tokens(read_sentences(SHARED_CORPORA / "ptb" / f"ptb.{split}.txt")) == expected
+
+
+def test_a_run_shorter_than_one_logging_interval_still_gets_its_curves(tmp_path):
+    from spacy_rnn.evaluation.lm_report import plot_lm_training
+
+    log = [{"type": "eval", "step": 3, "epoch": 1, "minutes": 0.05, "dev_perplexity": 900.0, "learning_rate": 20.0}]
+    plot_lm_training(log, tmp_path / "training_curves.png", "a short run")
+    assert (tmp_path / "training_curves.png").stat().st_size > 1000

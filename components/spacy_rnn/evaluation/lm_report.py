@@ -161,7 +161,8 @@ def plot_lm_training(log: List[Dict], png_path: Path, title: str) -> None:
     lr_ax.set(xlabel="minutes", ylabel="learning rate", yscale="log")
     grad_ax.plot([e["minutes"] for e in train], [e["grad_norm_mean"] for e in train], label="mean")
     grad_ax.plot([e["minutes"] for e in train], [e["grad_norm_max"] for e in train], ":", label="max")
-    grad_ax.axhline(train[0]["clip"], color="grey", linestyle="--", label="clipping threshold")
+    if train:  # a run shorter than one logging interval has only its evaluations
+        grad_ax.axhline(train[0]["clip"], color="grey", linestyle="--", label="clipping threshold")
     grad_ax.set(xlabel="minutes", ylabel="gradient L2 norm before clipping", yscale="log")
     grad_ax.legend()
     speed_ax.plot([e["minutes"] for e in train], [e["tokens_per_second"] for e in train])
