@@ -130,3 +130,18 @@ def test_vectors_curve_needs_each_pipeline_with_its_dev_file(ner_dir):
     result = runner.invoke(app, ["vectors-curve", "--ner", str(ner_dir)])
     assert result.exit_code == 1
     assert "--ner and --ner-dev go together" in result.output
+
+
+def test_the_curve_skips_row_counts_above_the_table_size(tmp_path, monkeypatch):
+    """A table smaller than the levels asked for (e.g. the workflow tests' 5,000 GloVe words):
+    its full size is scored, the larger levels are recorded as skipped."""
+    from spacy_rnn.evaluation import vectors_curve as curve
+
+    nlp = spacy.blank("en")
+    nlp.vocab.vectors = Vectors(data=numpy.ones((4, 3), dtype="float32"), keys=[1, 2, 3, 4])
+    monkeypatch.setattr(curve, "check_vector_readers", lambda nlp: None)
+    monkeypatch.setattr(curve, "gold_docs", lambda nlp, path, assigns: [])
+    monkeypatch.setattr(curve, "task_score", lambda task, nlp, references: 50.0)
+    report = curve.vectors_curve({"ner": nlp}, {"ner": tmp_path / "dev.spacy"}, [400_000, 2], tolerance=0.3)
+    assert [level["rows"] for level in report["levels"]] == [4, 2]
+    assert report["skipped_rows"] == [400_000]

@@ -53,7 +53,8 @@ def vectors_curve(
     pipelines: Dict[str, Language], dev: Dict[str, Path], rows: Sequence[int], tolerance: float, batch_size: int = 1024
 ) -> Dict:
     """Score every task (a key of METRICS: its pipeline and dev DocBin) with the table pruned to
-    each row count; the full table's row count is always scored. The pipelines must share one
+    each row count; the full table's row count is always scored, and row counts above it are
+    skipped (recorded in "skipped_rows"). The pipelines must share one
     vocab, whose table every component that reads vectors was trained with; they get the full
     table back at the end."""
     vocabs = {id(nlp.vocab) for nlp in pipelines.values()}
@@ -66,12 +67,10 @@ def vectors_curve(
             raise ValueError(f"{task}: {err}") from None
     full = next(iter(pipelines.values())).vocab.vectors
     n_full = full.shape[0]
-    too_many = [n for n in rows if n > n_full]
-    if too_many:
-        raise ValueError(f"the table has {n_full:,} rows: cannot keep {', '.join(f'{n:,}' for n in too_many)}")
+    skipped = sorted(n for n in rows if n > n_full)  # a smaller table than the levels asked for: its full size stands for them
     references = {task: gold_docs(nlp, dev[task], (ASSIGNS[task],)) for task, nlp in pipelines.items()}
     levels: List[Dict] = []
-    for n_rows in tqdm(sorted(set(rows) | {n_full}, reverse=True), desc="row counts", unit="level"):
+    for n_rows in tqdm(sorted({n for n in rows if n <= n_full} | {n_full}, reverse=True), desc="row counts", unit="level"):
         start = time.perf_counter()
         with tqdm(total=n_full - n_rows, desc=f"pruning to {n_rows:,}", unit="row", leave=False) as bar:
             table, stats = prune_vectors(full, n_rows, batch_size, bar.update)
@@ -96,6 +95,7 @@ def vectors_curve(
     choice = choose_rows(levels, tolerance)
     return {
         "split": "dev",
+        "skipped_rows": skipped,
         "metrics": {task: METRICS[task] for task in pipelines},
         "dev": {task: str(path) for task, path in dev.items()},
         "vectors": {"rows": n_full, "width": full.shape[1], "keys": len(full.key2row)},
@@ -146,6 +146,9 @@ def vectors_curve_markdown(report: Dict) -> str:
         "the full table's.",
         "",
     ]
+    if report.get("skipped_rows"):
+        skipped = ", ".join(f"{n:,}" for n in report["skipped_rows"])
+        lines += [f"Not scored: {skipped} rows, more than the table holds.", ""]
     return "\n".join(lines)
 
 
