@@ -28,6 +28,7 @@ from spacy.language import Language
 from torch import nn
 
 from .layers import get_torch_net
+from .models.classifier import TextClassifierNet
 
 PRECISIONS = ("float32", "int8", "bf16")
 QUANTIZED_LAYERS = {nn.LSTM, nn.GRU}
@@ -68,7 +69,7 @@ def set_inference_precision(nlp: Language, precision: str) -> List[str]:
         if getattr(net, "inference_precision", "float32") != "float32":
             raise ValueError(f"[{name}] is already converted to {net.inference_precision}; load the pipeline again")
         if precision == "int8":
-            if type(net).__name__ == "TextClassifierNet":
+            if isinstance(net, TextClassifierNet):
                 raise ValueError(f"[{name}] int8 is not available for text classifiers (their encoder reads the float LSTM weights)")
             net = quantize_int8(net)
         elif precision == "bf16":
