@@ -17,6 +17,7 @@ from spacy_rnn.evaluation.benchmark import (
 )
 from spacy_rnn.inference import bf16_supported, set_inference_precision
 from spacy_rnn.layers import get_torch_net
+from spacy_rnn.models.formwise_rnn import FormwiseRNN
 
 SENTENCES = TEXTS + [words for words, _, _ in TAGGED_SENTENCES] + [text for text, _ in ENTITY_SENTENCES]
 
@@ -33,17 +34,29 @@ def saved_pipelines(tmp_path_factory):
     return folder
 
 
+@pytest.mark.parametrize("projection", ["token", "form"])
 @pytest.mark.parametrize("name", ["tagger", "ner"])
-def test_int8_predicts_the_float_labels_and_leaves_the_model_file_untouched(saved_pipelines, name):
+def test_int8_predicts_the_float_labels_and_leaves_the_model_file_untouched(saved_pipelines, name, projection):
     before = file_hashes(saved_pipelines / name)
     expected = [annotations(doc) for doc in spacy.load(saved_pipelines / name).pipe(SENTENCES)]
     nlp = spacy.load(saved_pipelines / name)
-    assert set_inference_precision(nlp, "int8") == [name]
-    assert type(get_torch_net(nlp.get_pipe(name).model).encoder.rnn).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    assert set_inference_precision(nlp, "int8", projection) == [name]
+    rnn = get_torch_net(nlp.get_pipe(name).model).encoder.rnn
+    quantized = [rnn] if projection == "token" else [rnn.input_projection, *rnn.recurrent]
+    assert all(type(module).__module__.startswith("torch.ao.nn.quantized.dynamic") for module in quantized)
     found = [annotations(doc) for doc in nlp.pipe(SENTENCES)]
     tokens = [(a, b) for doc_found, doc_expected in zip(found, expected) for a, b in zip(doc_found[0], doc_expected[0])]
     assert sum(a == b for a, b in tokens) >= 0.95 * len(tokens)
     assert file_hashes(saved_pipelines / name) == before
+
+
+@pytest.mark.parametrize("name", ["tagger", "ner"])
+def test_the_per_form_projection_predicts_what_the_trained_model_predicts(saved_pipelines, name):
+    expected = [annotations(doc) for doc in spacy.load(saved_pipelines / name).pipe(SENTENCES)]
+    nlp = spacy.load(saved_pipelines / name)
+    set_inference_precision(nlp, "float32", "form")
+    assert isinstance(get_torch_net(nlp.get_pipe(name).model).encoder.rnn, FormwiseRNN)
+    assert [annotations(doc) for doc in nlp.pipe(SENTENCES)] == expected
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="no native bf16 on this CPU")
@@ -58,24 +71,41 @@ def test_bf16_predicts_the_float_labels(saved_pipelines):
     assert sum(a == b for a, b in tokens) >= 0.95 * len(tokens)
 
 
-def test_float32_changes_nothing_and_bad_requests_are_refused(saved_pipelines, trained_textcat_nlp):
+def test_float32_per_token_changes_nothing_and_bad_requests_are_refused(saved_pipelines, trained_textcat_nlp):
     nlp = spacy.load(saved_pipelines / "tagger")
     net = get_torch_net(nlp.get_pipe("tagger").model)
-    assert set_inference_precision(nlp, "float32") == ["tagger"]
+    assert set_inference_precision(nlp, "float32", "token") == ["tagger"]
     assert get_torch_net(nlp.get_pipe("tagger").model) is net
-    with pytest.raises(ValueError, match="precision must be one of"):
-        set_inference_precision(nlp, "fp16")
-    set_inference_precision(nlp, "int8")
-    with pytest.raises(ValueError, match="already converted to int8"):
+    with pytest.raises(ValueError, match="already converted to float32"):
         set_inference_precision(nlp, "int8")
+    fresh = spacy.load(saved_pipelines / "tagger")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        set_inference_precision(fresh, "fp16")
+    with pytest.raises(ValueError, match="input_projection must be one of"):
+        set_inference_precision(fresh, "int8", "word")
     with pytest.raises(ValueError, match="text classifiers"):
-        set_inference_precision(trained_textcat_nlp, "int8")
+        set_inference_precision(trained_textcat_nlp, "int8", "token")
+
+
+def test_int8_text_classifier_with_the_per_form_projection_keeps_its_decisions(trained_textcat_nlp, tmp_path):
+    texts = ["I loved this film .", "It was dull and far too long .", "An excellent cast .", ""]
+    expected = [doc.cats for doc in trained_textcat_nlp.pipe(texts)]
+    trained_textcat_nlp.to_disk(tmp_path / "textcat")
+    nlp = spacy.load(tmp_path / "textcat")
+    set_inference_precision(nlp, "int8", "form")
+    found = [doc.cats for doc in nlp.pipe(texts)]
+    for cats, reference in zip(found, expected):
+        assert max(cats, key=cats.get) == max(reference, key=reference.get)
+        assert cats == pytest.approx(reference, abs=0.05)
 
 
 def test_variants_cover_confidences_only_for_a_recognizer(saved_pipelines):
     assert make_variants(saved_pipelines / "tagger", ["float32", "int8"], [True, False]) == [Variant("float32"), Variant("int8")]
-    variants = make_variants(saved_pipelines / "ner", ["int8"], [True, False])
-    assert [variant.name for variant in variants] == ["int8, confidences on", "int8, confidences off"]
+    variants = make_variants(saved_pipelines / "ner", ["int8"], [True, False], ["form", "token"])
+    assert [variant.name for variant in variants] == [
+        "int8, per-form projection, confidences on", "int8, per-form projection, confidences off",
+        "int8, per-token projection, confidences on", "int8, per-token projection, confidences off",
+    ]
 
 
 def test_thread_settings_are_recorded_and_restored(monkeypatch):

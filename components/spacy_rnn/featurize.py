@@ -4,13 +4,13 @@ One implementation used by the thinc Models (`spacy_rnn.layers`), the pipes and 
 script. A doc is cut into windows of at most `window_size` tokens (`doc_windows`, or
 `text_windows` for doc-level models); words and characters become ids through the vocabularies
 fitted on the training docs (`fit_vocabularies`, `Vocabularies`); `make_batch` pads a group of
-windows into a `SequenceBatch`, and `bucket_windows` / `chunk_windows` group windows so that
+windows into a `SequenceBatch`, and `bucket_windows` groups windows so that
 prediction memory stays bounded.
 """
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -171,21 +171,6 @@ def bucket_windows(windows: Sequence[Window], max_tokens: int) -> List[List[int]
         else:
             groups.append([i])
     return groups
-
-
-def chunk_windows(windows: List[Window], max_tokens: int) -> Iterator[List[Window]]:
-    """Consecutive groups of windows with at most `max_tokens` tokens (at least one window)."""
-    chunk: List[Window] = []
-    n_tokens = 0
-    for window in windows:
-        size = window.end - window.start
-        if chunk and n_tokens + size > max_tokens:
-            yield chunk
-            chunk, n_tokens = [], 0
-        chunk.append(window)
-        n_tokens += size
-    if chunk:
-        yield chunk
 
 
 def fit_vocabularies(docs: Iterable[Doc], min_word_freq: int) -> Tuple[List[str], List[str]]:

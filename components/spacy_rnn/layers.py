@@ -19,6 +19,7 @@ import os
 from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy
 import srsly
 import torch
 from spacy.tokens import Doc
@@ -26,7 +27,7 @@ from thinc.api import ArgsKwargs, Model, Optimizer, torch2xp, xp2torch
 from thinc.shims import PyTorchShim
 from torch import nn
 
-from .featurize import Window, bucket_windows, chunk_windows, doc_windows, text_windows
+from .featurize import Window, bucket_windows, doc_windows, text_windows
 from .models.registry import build_net, net_spec
 
 TokenOutputs = Dict[str, List[torch.Tensor]]  # per output: FloatTensor[len(doc), width] for each doc
@@ -141,8 +142,10 @@ def TokenModel(name: str, build_net: Callable[[Model], nn.Module], encoder) -> M
     each sentence (the whole doc without sentence boundaries) into windows of at most
     `window_size` tokens, fits its features on `model.initialize(X=(docs, vectors))` and
     featurizes windows.
-    At prediction time windows run in chunks of at most attrs["max_batch_tokens"] tokens (the
-    component's setting). attrs["heads"] ({output: width}) is set by the component.
+    At prediction time the windows of all docs are sorted by length and run in groups of at
+    most attrs["max_batch_tokens"] padded tokens (the component's setting): memory stays bounded,
+    padding small and each recurrent step wide. attrs["heads"] ({output: width}) is set by the
+    component.
     """
     forward = partial(_token_forward, encoder=encoder, cache={})
     return TorchModel(name, forward, build_net, _encoder_attrs(encoder), fit=encoder.fit)
@@ -188,8 +191,12 @@ def _token_forward(model: Model, docs: List[Doc], is_train: bool, *, encoder, ca
         batch = featurizer.make_batch(windows, features, docs)
         outputs, backprop_shim = model.shims[0](ArgsKwargs(args=(batch,), kwargs={}), is_train=True)
         return _split(outputs, lengths), partial(_backprop_split, outputs, backprop_shim)
-    chunks = [predict_net(model, featurizer.make_batch(chunk, features, docs)) for chunk in chunk_windows(windows, model.attrs["max_batch_tokens"])]
+    groups = [[windows[i] for i in group] for group in bucket_windows(windows, model.attrs["max_batch_tokens"])]
+    chunks = [predict_net(model, featurizer.make_batch(group, features, docs)) for group in groups]
+    doc_starts = numpy.cumsum([0, *lengths])
+    rows = torch.cat([torch.arange(w.core_start, w.core_end) + int(doc_starts[w.doc]) for group in groups for w in group])
     outputs = {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
+    outputs = {name: torch.empty_like(tensor).index_copy_(0, rows, tensor) for name, tensor in outputs.items()}
     return _split(outputs, lengths), lambda d_outputs: []
 
 

