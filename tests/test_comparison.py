@@ -18,9 +18,10 @@ from helpers import make_ner_nlp, train_ner
 MACHINE = {"processor": "Test CPU", "cpu_count": 2, "device": "cpu", "platform": "linux", "torch": "2", "torch_threads": 1}
 
 
-def write_run(folder, dev_f1, test_f1, seconds, speed=None):
+def write_run(folder, dev_f1, test_f1, seconds, speed=None, seed=None):
     srsly.write_json(folder / "seqeval.json", {"model": str(folder), "scores": {"conll2003.dev.f1": dev_f1, "conll2003.test.f1": test_f1}})
-    srsly.write_json(folder / "training.json", {"train_seconds": seconds, "machine": MACHINE})
+    overrides = {} if seed is None else {"system.seed": seed}
+    srsly.write_json(folder / "training.json", {"train_seconds": seconds, "machine": MACHINE, "overrides": overrides})
     if speed is not None:
         srsly.write_json(folder / "speed.json", {
             "speed": {"words_per_second": {"ours": speed, "peer": 1000}, "one_thread": {"ours_threads": {"torch_threads": 1}}},
@@ -37,7 +38,7 @@ def make_spec(tmp_path):
     for name in ("bilstm0", "bilstm1", "finetune0"):
         (tmp_path / name).mkdir()
     write_run(tmp_path / "bilstm0", 91.0, 90.0, 600, speed=25000)
-    write_run(tmp_path / "bilstm1", 93.0, 91.0, 1200)
+    write_run(tmp_path / "bilstm1", 93.0, 91.0, 1200, seed=1)
     write_run(tmp_path / "finetune0", 94.0, 92.0, 300)
     run = lambda name: {"model": str(model if name.startswith("bilstm") else tmp_path / "gone"), "reports": str(tmp_path / name)}  # noqa: E731
     return {"rows": [
@@ -59,6 +60,7 @@ def test_rows_average_the_runs_found_and_say_what_did_not_run(tmp_path):
     assert finetune["scores"]["test"] == {"mean": 92.0, "sd": None, "n": 1}
     assert "parameters" not in finetune and "cpu_speed" not in finetune
     assert "scores" not in frozen and frozen["runs"] == []
+    assert [(run["seed"], run["dev"], run["test"], run["train_minutes"]) for run in bilstm["per_run"]] == [(None, 91.0, 90.0, 10.0), (1, 93.0, 91.0, 20.0)]
 
 
 def test_parameters_and_size_come_from_the_saved_pipeline(tmp_path):
@@ -88,6 +90,7 @@ def test_command_writes_markdown_json_and_chart(tmp_path):
     assert "| BiLSTM-CRF | BiLSTM | 2 of 3 | 92.00 ± 1.41 | 90.50 ± 0.71 |" in markdown
     assert "| MiniLM fine-tuned | Transformer fine-tuned | 1 of 1 | 94.00 | 92.00 | model not found |" in markdown
     assert "| MiniLM frozen | Transformer frozen | 0 of 1 | not run | not run |" in markdown
+    assert f"| BiLSTM-CRF | 1 | 93.00 | 91.00 | 20.0 min | `{tmp_path / 'bilstm1'}` |" in markdown  # one line per run
     assert "BERT-base, fine-tuned 92.4 (Devlin et al. 2019)" in markdown
     assert "BiLSTM-CRF 90.94 (Lample et al. 2016)" in markdown
     assert "uncased" in markdown and "6 layers" in markdown

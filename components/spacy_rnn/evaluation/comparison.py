@@ -108,6 +108,7 @@ def collect_row(spec: Dict) -> Dict:
         return row
     reports = [srsly.read_json(Path(run["reports"]) / filename) for run in runs]
     row["scores"] = {split: mean_sd([read_score(report, key.format(split=split)) for report in reports]) for split in SPLITS}
+    row["per_run"] = [_run_line(run, report, key) for run, report in zip(runs, reports)]
     trainings = [srsly.read_json(path) for path in (Path(run["reports"]) / "training.json" for run in runs) if path.exists()]
     if trainings:
         row["train_minutes"] = mean_sd([training["train_seconds"] / 60 for training in trainings])
@@ -125,6 +126,23 @@ def collect_row(spec: Dict) -> Dict:
         row["parameters"] = parameters(model)
         row["size"] = disk_size(model)
     return row
+
+
+def _run_line(run: Dict, report: Dict, key: str) -> Dict:
+    """One run's seed (its training's --system.seed override, else its config's), scores and
+    training minutes; None where its training.json is missing."""
+    line = {"reports": run["reports"], **{split: read_score(report, key.format(split=split)) for split in SPLITS}, "seed": None, "train_minutes": None}
+    training_path = Path(run["reports"]) / "training.json"
+    if training_path.exists():
+        training = srsly.read_json(training_path)
+        seed = training.get("overrides", {}).get("system.seed")
+        config = training.get("config")
+        if seed is None and config and Path(config).exists():
+            from spacy.util import load_config
+
+            seed = load_config(Path(config), interpolate=True)["system"]["seed"]
+        line.update(seed=seed, train_minutes=round(training["train_seconds"] / 60, 2))
+    return line
 
 
 def _machine(machine: Dict) -> str:
@@ -197,6 +215,11 @@ def comparison_markdown(report: Dict) -> str:
         if not rows:
             continue
         lines += [f"## {title}: {metric}", "", markdown_table(HEADER, [_cells(row) for row in rows]), ""]
+        runs = [[row["variant"], "?" if run["seed"] is None else str(run["seed"]), f"{run['dev']:.2f}", f"{run['test']:.2f}",
+                 "" if run["train_minutes"] is None else f"{run['train_minutes']:.1f} min", f"`{run['reports']}`"]
+                for row in rows for run in row.get("per_run", [])]
+        if runs:
+            lines += ["One line per run:", "", markdown_table(["variant", "seed", "dev", "test", "training wall time", "reports"], runs), ""]
         lines += ["Published (test): " + "; ".join(f"{name} {figure} ({source})" for name, figure, source in PUBLISHED[task]) + ".", ""]
         if any("scores" in row for row in rows):
             lines += [f"![{task}]({task}.png)", ""]
