@@ -4,6 +4,7 @@ import itertools
 import pickle
 
 import pytest
+import spacy
 import torch
 from spacy.tokens import Doc, Span
 from test_crf import BILUO_TAGS, BIO_TAGS, brute_force_scores, random_crf
@@ -125,6 +126,14 @@ def test_confidences_can_be_switched_off():
     assert nlp.get_pipe("ner").cfg["confidences"] is False
     doc = nlp("Tom met Anna in Berlin")
     assert all(ent._.confidence is None for ent in doc.ents)
+
+
+def test_confidences_can_be_switched_off_when_loading(trained_ner_nlp, tmp_path):
+    trained_ner_nlp.to_disk(tmp_path / "ner")
+    nlp = spacy.load(tmp_path / "ner", config={"components": {"ner": {"confidences": False}}})
+    assert nlp.get_pipe("ner").cfg["confidences"] is False
+    assert all(ent._.confidence is None for ent in nlp("Tom met Anna in Berlin").ents)
+    assert spacy.load(tmp_path / "ner").get_pipe("ner").cfg["confidences"] is True
 
 
 def test_tag_confidences_are_the_chosen_labels_probabilities(trained_tagger_nlp):

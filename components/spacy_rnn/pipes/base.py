@@ -30,6 +30,9 @@ class TorchPipe(TrainablePipe):
 
     MAX_KEPT_NORMS = 100_000
     NET_CLASS = ""  # the class name of the torch module the component's model builds
+    # cfg entries that only change prediction: loading keeps the config's values (e.g.
+    # spacy.load(path, config=...)) instead of those saved with the weights
+    PREDICTION_SETTINGS: Tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -112,12 +115,16 @@ class TorchPipe(TrainablePipe):
         raise diverged(f"[{self.name}] ", getattr(self, "n_updates", 0) + 1, problem)
 
     def from_disk(self, path, *, exclude=tuple()):
+        settings = {name: self.cfg[name] for name in self.PREDICTION_SETTINGS}
         super().from_disk(path, exclude=exclude)
+        self.cfg.update(settings)
         self.check_model(str(path))
         return self
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
+        settings = {name: self.cfg[name] for name in self.PREDICTION_SETTINGS}
         super().from_bytes(bytes_data, exclude=exclude)
+        self.cfg.update(settings)
         self.check_model("bytes")
         return self
 

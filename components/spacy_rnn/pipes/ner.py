@@ -99,6 +99,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
     """
 
     NET_CLASS = "EntityTaggerNet"
+    PREDICTION_SETTINGS = ("confidences",)
 
     def __init__(
         self,
