@@ -175,6 +175,31 @@ def test_frozen_transformer_keeps_its_weights(tiny_bert, block):
     assert all(torch.equal(before[k], v) for k, v in transformer.state_dict().items())
 
 
+def test_feature_cache_runs_each_row_once_and_changes_nothing(tiny_bert):
+    _, _, batch = featurize(tiny_bert, [TEXT, "Paris", "Anna Smith met Tom"])
+    plain = TransformerEncoder(TransformerSettings(frozen=True, mix_layers=2), pretrained=tiny_bert)
+    cached = TransformerEncoder(TransformerSettings(frozen=True, mix_layers=2, feature_cache_rows=100), pretrained=tiny_bert)
+    rows_run = []
+    cached.transformer.register_forward_pre_hook(lambda _, args, kwargs: rows_run.append(len(kwargs["input_ids"])), with_kwargs=True)
+    expected = plain(batch)
+    assert torch.allclose(cached(batch), expected, atol=1e-5)
+    found = cached(batch)
+    assert torch.allclose(found, expected, atol=1e-5)
+    assert rows_run == [len(batch.input_ids)]  # the second pass read every row from the cache
+    found.sum().backward()
+    assert cached.layer_logits.grad is not None and cached.layer_logits.grad.abs().sum() > 0  # the mix still trains
+
+
+def test_feature_cache_is_bounded_and_only_for_a_frozen_transformer(tiny_bert):
+    with pytest.raises(ValueError, match="feature_cache_rows"):
+        TransformerSettings(frozen=False, feature_cache_rows=10)
+    _, _, batch = featurize(tiny_bert, [TEXT, "Paris", "Anna Smith met Tom"])
+    small = TransformerEncoder(TransformerSettings(frozen=True, feature_cache_rows=1), pretrained=tiny_bert)
+    plain = TransformerEncoder(TransformerSettings(frozen=True), pretrained=tiny_bert)
+    assert torch.allclose(small(batch), plain(batch), atol=1e-5) and torch.allclose(small(batch), plain(batch), atol=1e-5)
+    assert len(small.feature_cache) == 1
+
+
 @pytest.mark.parametrize("head", sorted(HEADS))
 @pytest.mark.parametrize("block", [transformer_block, rnn_over_transformer_block])
 def test_heads_train_and_predict_over_each_encoder(tiny_bert, head, block):

