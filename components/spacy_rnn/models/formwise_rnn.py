@@ -36,8 +36,8 @@ class FormwiseRNN(nn.Module):
 
     def __init__(self, source: nn.RNNBase):
         super().__init__()
-        if not source.batch_first:
-            raise ValueError("FormwiseRNN copies batch_first recurrent layers")
+        if not source.batch_first or not source.bias or getattr(source, "proj_size", 0):
+            raise ValueError("FormwiseRNN copies batch_first recurrent layers with biases and no projection")
         if source.mode not in GATES:
             raise ValueError(f"FormwiseRNN cannot copy an RNN of mode {source.mode}")
         self.cell = source.mode
