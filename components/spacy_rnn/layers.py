@@ -196,7 +196,7 @@ def _token_forward(model: Model, docs: List[Doc], is_train: bool, *, encoder, ca
     doc_starts = numpy.cumsum([0, *lengths])
     rows = torch.cat([torch.arange(w.core_start, w.core_end) + int(doc_starts[w.doc]) for group in groups for w in group])
     outputs = {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
-    outputs = {name: torch.empty_like(tensor).index_copy_(0, rows, tensor) for name, tensor in outputs.items()}
+    outputs = {name: torch.empty_like(tensor).index_copy_(0, rows.to(tensor.device), tensor) for name, tensor in outputs.items()}
     return _split(outputs, lengths), lambda d_outputs: []
 
 
