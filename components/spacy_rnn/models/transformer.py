@@ -213,7 +213,7 @@ class TransformerEncoder(nn.Module):
         if not limit:
             return self.run_transformer(input_ids, attention_mask)
         n_pieces = attention_mask.sum(dim=1).tolist()
-        keys = [row[:n].cpu().numpy().tobytes() for row, n in zip(input_ids, n_pieces)]
+        keys = [row[:n].tobytes() for row, n in zip(input_ids.cpu().numpy(), n_pieces)]
         missing = [r for r, key in enumerate(keys) if key not in self.feature_cache]
         states = self.no_piece.new_zeros((self.settings.mix_layers, *input_ids.shape, self.output_width))
         if missing:
@@ -222,8 +222,9 @@ class TransformerEncoder(nn.Module):
             for r in missing:
                 if len(self.feature_cache) < limit:
                     self.feature_cache[keys[r]] = states[:, r, : n_pieces[r]].clone()
+        computed = set(missing)
         for r, key in enumerate(keys):
-            if r not in missing:
+            if r not in computed:
                 states[:, r, : n_pieces[r]] = self.feature_cache[key]
         return states
 
