@@ -45,6 +45,7 @@ COMMANDS = [
     "evaluate-textcat",
     "benchmark-speed",
     "ablate-ner",
+    "ablate-lm",
     "kneser-ney",
     "train-lm",
     "evaluate-lm",

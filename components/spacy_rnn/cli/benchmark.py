@@ -1,5 +1,5 @@
 """Benchmarks: benchmark-speed (words/second and peak memory against a peer pipeline) and
-ablate-ner (the NER config retrained without each of its parts)."""
+ablate-ner and ablate-lm (a config retrained without each of its parts, compared on dev)."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -77,19 +77,41 @@ def ablate_ner_cmd(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The reference NER config"),
     output_dir: Path = typer.Argument(..., help="Where each variant's model goes (one folder per variant)"),
     report_dir: Path = typer.Argument(..., help="Where ablations.json/.md and per-variant reports go"),
-    test: Path = typer.Option(..., exists=True, dir_okay=False, help="Gold DocBin every variant is tested on"),
     steps: int = typer.Option(2000, help="Training steps for every variant"),
     jobs: int = typer.Option(1, help="Variants trained at once (CPU threads are split between them)"),
     only: Optional[List[str]] = typer.Option(None, help="Run only these variants (repeatable)"),
 ) -> None:
     """Train the NER config without CRF, without characters, without GloVe, with GRU and tanh-RNN
-    cells (and unchanged), each for the same number of steps, and tabulate their test F1."""
-    from ..evaluation.ablations import run_ablations
+    cells (and unchanged), each for the same number of steps, and tabulate their dev F1."""
+    from ..evaluation.ablations import NER_ABLATIONS
+
+    run_ablation_suite(NER_ABLATIONS, config_path, output_dir, report_dir, steps, jobs, only)
+
+
+@app.command("ablate-lm")
+def ablate_lm_cmd(
+    config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The reference language-model config (configs/lm_ptb_awd.cfg)"),
+    output_dir: Path = typer.Argument(..., help="Where each variant's model goes (one folder per variant)"),
+    report_dir: Path = typer.Argument(..., help="Where ablations.json/.md and per-variant reports go"),
+    minutes: float = typer.Option(30.0, help="Training minutes for every variant"),
+    jobs: int = typer.Option(1, help="Variants trained at once (CPU threads are split between them)"),
+    only: Optional[List[str]] = typer.Option(None, help="Run only these variants (repeatable)"),
+) -> None:
+    """Train the language-model config without each AWD-LSTM regulariser (locked dropout, word-type
+    dropout, weight drop, AR/TAR, NT-ASGD), without all of them and unchanged, each for the same
+    minutes, and tabulate their dev perplexity."""
+    from ..evaluation.ablations import LM_ABLATIONS
+
+    run_ablation_suite(LM_ABLATIONS, config_path, output_dir, report_dir, minutes, jobs, only)
+
+
+def run_ablation_suite(suite, config_path: Path, output_dir: Path, report_dir: Path, budget: float, jobs: int, only: Optional[List[str]]) -> None:
+    from ..evaluation import ablations
 
     try:
-        report = run_ablations(config_path, output_dir, report_dir, test, steps, jobs, only)
+        report = ablations.run_ablations(suite, config_path, output_dir, report_dir, budget, jobs, only)
     except (RuntimeError, ValueError) as err:
         fail(str(err))
     for name, row in report["variants"].items():
-        typer.echo(f"{name:24s} test F1 {row['test_f1']:6.2f}  dev F1 {row['dev_f1']:6.2f}  {row['train_minutes']} min")
+        typer.echo(f"{name:30s} {report['metric']} {row['dev']:8.2f}  {row['train_minutes']} min")
     typer.echo(f"report -> {report_dir / 'ablations.md'}")
