@@ -29,9 +29,13 @@ class FormwiseRNN(nn.Module):
     only (no dropout between layers); the weights are copies, so `source` may be discarded.
 
     Parts (each an nn.Linear or a cell of `source`'s type, so `quantize_dynamic` converts them):
-    input_projection: D -> directions * G * H (first layer, both directions, bias b_ih);
-    recurrent[d]: H -> G * H (first layer's hidden-to-hidden weights and b_hh, direction d);
+    input_projection: D -> directions * G * H (first layer, both directions, bias b_ih + b_hh;
+    GRU: b_ih);
+    recurrent[d]: H -> G * H (first layer's hidden-to-hidden weights of direction d, no bias;
+    GRU: b_hh);
     upper: the layers above the first, or None for a one-layer RNN.
+    LSTM gate rows are reordered to (input, forget, output, candidate) and the candidate's rows
+    doubled (`reorder`), so one sigmoid gives all four gates: tanh(x) = 2 sigmoid(2x) - 1.
     """
 
     def __init__(self, source: nn.RNNBase):
@@ -44,20 +48,25 @@ class FormwiseRNN(nn.Module):
         self.hidden_size = source.hidden_size
         self.directions = 1 + source.bidirectional
         suffixes = ("", "_reverse")[: self.directions]
-        reorder = (lambda rows: lstm_rows(rows, source.hidden_size)) if self.cell == "LSTM" else (lambda rows: rows)
         first = {
-            name: [reorder(getattr(source, f"{name}_l0{suffix}").detach()) for suffix in suffixes]
+            name: [self.reorder(getattr(source, f"{name}_l0{suffix}").detach()) for suffix in suffixes]
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         }
+        # b_hh is added to the input projection's bias, except for the GRU, whose reset gate
+        # multiplies the candidate's b_hh.
+        fold_bias = self.cell != "GRU"
+        if fold_bias:
+            first["bias_ih"] = [b_ih + b_hh for b_ih, b_hh in zip(first["bias_ih"], first["bias_hh"])]
         width = GATES[self.cell] * self.hidden_size
         self.input_projection = nn.Linear(source.input_size, self.directions * width)
-        self.recurrent = nn.ModuleList(nn.Linear(self.hidden_size, width) for _ in suffixes)
+        self.recurrent = nn.ModuleList(nn.Linear(self.hidden_size, width, bias=not fold_bias) for _ in suffixes)
         with torch.no_grad():
             self.input_projection.weight.copy_(torch.cat(first["weight_ih"]))
             self.input_projection.bias.copy_(torch.cat(first["bias_ih"]))
             for direction, linear in enumerate(self.recurrent):
                 linear.weight.copy_(first["weight_hh"][direction])
-                linear.bias.copy_(first["bias_hh"][direction])
+                if not fold_bias:
+                    linear.bias.copy_(first["bias_hh"][direction])
         self.upper = None
         if source.num_layers > 1:
             self.upper = type(source)(
@@ -121,42 +130,43 @@ class FormwiseRNN(nn.Module):
             if size == 0:
                 break
             from_input = gates.index_select(0, forms[offset : offset + size])
-            hidden, cell = self.step(from_input, recurrent(hidden[:size]).float(), hidden[:size], cell[:size])
+            hidden, cell = self.step(from_input, recurrent, hidden[:size], cell[:size])
             states.append(hidden)
             offset += size
         outputs[windows, positions, direction * self.hidden_size : (direction + 1) * self.hidden_size] = torch.cat(states)
 
-    def step(self, from_input: torch.Tensor, from_hidden: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def step(self, from_input: torch.Tensor, recurrent: nn.Module, hidden: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """One time step of the cell: (hidden, cell) FloatTensor[B, H] each (cell unused and
-        returned as hidden for GRU and RNN), from the gates' input and hidden parts [B, G * H].
-        LSTM gates come in the order (input, forget, output, candidate) (`lstm_rows`); tanh is
-        computed as 2 sigmoid(2x) - 1, one sigmoid for all four gates (torch's CPU tanh is
-        several times slower than its sigmoid)."""
-        if self.cell == "LSTM":
-            size = self.hidden_size
-            gates = from_input + from_hidden
-            gates[:, 3 * size :] *= 2
-            gates = torch.sigmoid(gates)
-            candidate = gates[:, 3 * size :] * 2 - 1
-            cell = torch.addcmul(gates[:, size : 2 * size] * cell, gates[:, :size], candidate)
-            return gates[:, 2 * size : 3 * size] * (torch.sigmoid(cell * 2) * 2 - 1), cell
+        returned as hidden for GRU and RNN), from the gates' input part [B, G * H] and the
+        direction's `recurrent` layer. torch's CPU tanh is several times slower than its sigmoid,
+        so the LSTM computes it as 2 sigmoid(2x) - 1."""
         if self.cell == "GRU":
+            from_hidden = recurrent(hidden).float()
             input_r, input_z, input_n = from_input.chunk(3, dim=1)
             hidden_r, hidden_z, hidden_n = from_hidden.chunk(3, dim=1)
             reset, update = torch.sigmoid(input_r + hidden_r), torch.sigmoid(input_z + hidden_z)
             new = torch.tanh(input_n + reset * hidden_n)
             hidden = (1 - update) * new + update * hidden
             return hidden, hidden
-        hidden = from_input + from_hidden
-        hidden = torch.tanh(hidden) if self.cell == "RNN_TANH" else torch.relu(hidden)
+        if isinstance(recurrent, nn.Linear):  # float weights: one fused multiply-add
+            gates = torch.addmm(from_input, hidden, recurrent.weight.t()).float()
+        else:  # a quantised layer
+            gates = from_input + recurrent(hidden).float()
+        if self.cell == "LSTM":
+            input_gate, forget, output, candidate = torch.sigmoid(gates).split(self.hidden_size, dim=1)
+            # f c + i tanh(x) = f c + 2 i sigmoid(2x) - i, the candidate's rows being doubled
+            cell = torch.addcmul(forget * cell, input_gate, candidate, value=2).sub_(input_gate)
+            return torch.addcmul(output.neg(), output, torch.sigmoid(cell * 2), value=2), cell
+        hidden = torch.tanh(gates) if self.cell == "RNN_TANH" else torch.relu(gates)
         return hidden, hidden
 
-
-def lstm_rows(weights: torch.Tensor, hidden_size: int) -> torch.Tensor:
-    """nn.LSTM's gate rows (input, forget, candidate, output) reordered to (input, forget,
-    output, candidate): [4H, ...] -> [4H, ...]."""
-    i, f, g, o = weights.split(hidden_size)
-    return torch.cat([i, f, o, g])
+    def reorder(self, rows: torch.Tensor) -> torch.Tensor:
+        """A first-layer weight or bias [G * H, ...] in this module's gate order: for the LSTM,
+        (input, forget, output, candidate) with the candidate's rows doubled; unchanged else."""
+        if self.cell != "LSTM":
+            return rows
+        input_gate, forget, candidate, output = rows.split(self.hidden_size)
+        return torch.cat([input_gate, forget, output, 2 * candidate])
 
 
 def first_occurrences(form_index: torch.Tensor, lengths: torch.Tensor, n_forms: int) -> torch.Tensor:
