@@ -40,6 +40,7 @@ COMMANDS = [
     "convert-hf-text",
     "init-vectors",
     "train",
+    "check-gpu",
     "evaluate-tagger",
     "evaluate-ner",
     "evaluate-textcat",

@@ -21,7 +21,7 @@ from helpers import (
 )
 from spacy_rnn.featurize import Window
 from spacy_rnn.layers import deserialize_net, get_torch_net, serialize_net
-from spacy_rnn.models.transformer import TransformerEncoder, TransformerSettings
+from spacy_rnn.models.transformer import TransformerEncoder, TransformerSettings, save_random_bert
 from spacy_rnn.transformer_features import WordPieceFeaturizer, tokenizer_attrs
 
 TESTS = Path(__file__).parent
@@ -34,29 +34,9 @@ TEXT = "Anna Smith met Tom in Paris . \x07 😀"
 
 
 def save_tiny_bert(path: Path, zero_context: bool = False) -> Path:
-    """A 2-layer, 16-wide random BERT and its WordPiece tokenizer (the test sentences' words,
-    letters and ##letters) saved to `path`. zero_context: attention outputs and position
-    embeddings zeroed, so each piece's state depends on that piece alone."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
+    """A 2-layer, 16-wide random BERT whose vocabulary holds the test sentences' words."""
     texts = [text for text, *_ in TAGGED_SENTENCES + ENTITY_SENTENCES + SENTIMENT_TEXTS]
-    words = sorted({word.lower() for text in texts for word in text.split()})
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters), *words]))
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=64
-    )
-    model = BertModel(config)
-    if zero_context:
-        with torch.no_grad():
-            model.embeddings.position_embeddings.weight.zero_()
-            for layer in model.encoder.layer:
-                layer.attention.output.dense.weight.zero_()
-                layer.attention.output.dense.bias.zero_()
-    model.save_pretrained(path)
-    BertTokenizerFast(vocab={piece: i for i, piece in enumerate(vocab)}, do_lower_case=True).save_pretrained(path)
-    return path
+    return save_random_bert(path, [word for text in texts for word in text.split()], zero_context=zero_context)
 
 
 @pytest.fixture(scope="module")

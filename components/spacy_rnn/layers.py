@@ -25,6 +25,7 @@ import torch
 from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, Optimizer, torch2xp, xp2torch
 from thinc.shims import PyTorchShim
+from thinc.util import get_torch_default_device
 from torch import nn
 
 from .featurize import Window, bucket_windows, doc_windows, text_windows
@@ -81,9 +82,11 @@ class ScaledPyTorchShim(PyTorchShim):
 
 
 def _init(model: Model, X=None, Y=None, *, build_net: Callable[[Model], nn.Module], fit: Optional[Callable]) -> None:
+    """Fit the attrs, then build the module on the device of thinc's current ops (a GPU after
+    `require_gpu`, as `spacy train --gpu-id` does)."""
     if X is not None and fit is not None:
         model.attrs.update(fit(*X))
-    model.shims[0]._model = build_net(model)
+    model.shims[0]._model = build_net(model).to(get_torch_default_device())
 
 
 def get_torch_net(model: Model) -> nn.Module:

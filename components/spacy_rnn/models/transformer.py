@@ -291,3 +291,29 @@ class RNNOverTransformer(nn.Module):
         features = self.transformer(batch.pieces)
         vectors = features if batch.tokens.vectors is None else torch.cat([batch.tokens.vectors, features], dim=-1)
         return self.recurrent(replace(batch.tokens, vectors=vectors), packed=packed)
+
+
+def save_random_bert(path, words, hidden_size: int = 16, layers: int = 2, zero_context: bool = False):
+    """Save a small random-weight BERT and its lowercasing WordPiece tokenizer to `path` (no hub
+    access), for plumbing checks (tests, `check-gpu`): its vocabulary is the special pieces, the
+    letters, ##letters and the lowercased `words`. zero_context: attention outputs and position
+    embeddings zeroed, so each piece's state depends on that piece alone. Returns `path`."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters), *sorted({w.lower() for w in words})]))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=2,
+        intermediate_size=2 * hidden_size, max_position_embeddings=64,
+    )
+    model = BertModel(config)
+    if zero_context:
+        with torch.no_grad():
+            model.embeddings.position_embeddings.weight.zero_()
+            for layer in model.encoder.layer:
+                layer.attention.output.dense.weight.zero_()
+                layer.attention.output.dense.bias.zero_()
+    model.save_pretrained(path)
+    BertTokenizerFast(vocab={piece: i for i, piece in enumerate(vocab)}, do_lower_case=True).save_pretrained(path)
+    return path
