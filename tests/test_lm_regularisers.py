@@ -261,9 +261,32 @@ def test_training_with_every_regulariser_evaluates_and_keeps_the_averaged_weight
     assert all(math.isfinite(e["dev_perplexity"]) for e in evaluations) and saved
 
 
+@pytest.mark.parametrize("start_fraction, switched_at_first_evaluation", [(0.0, False), (1e-9, True)])
+def test_averaging_starts_once_the_given_fraction_of_the_time_budget_has_passed(tmp_path, start_fraction, switched_at_first_evaluation):
+    """A budget of 1,000 minutes: a fraction of 1e-9 has passed at the first evaluation, and
+    without it the dev trigger (nonmono 50) never fires in 2 epochs."""
+    torch.manual_seed(0)
+    net = make_net(12, 16, 1)
+    settings = LMTrainingSettings(
+        batch_size=4, bptt=5, learning_rate=1.0, anneal_factor=1.0, patience=100, max_epochs=2, evals_per_epoch=2,
+        max_minutes=1000.0, asgd=True, nonmono=50, asgd_start_fraction=start_fraction,
+    )
+    record = fit_language_model(
+        net, torch.randint(2, 12, (200,)), torch.randint(2, 12, (40,)).tolist(), settings, tmp_path,
+        max_grad_norm=0.25, chunk_size=8, on_improve=lambda: None,
+    )
+    first_evaluation = record["evaluations"][0]["step"]
+    assert record["averaging_from_step"] == (first_evaluation if switched_at_first_evaluation else None)
+    assert [e["averaged"] for e in record["evaluations"]][1:] == [switched_at_first_evaluation] * 3
+
+
 def test_training_settings_check_the_regularisers():
     with pytest.raises(ValueError, match="asgd"):
         LMTrainingSettings(asgd=True, optimizer="adam")
+    with pytest.raises(ValueError, match="asgd_start_fraction"):
+        LMTrainingSettings(asgd_start_fraction=0.5, max_minutes=60.0)  # asgd off
+    with pytest.raises(ValueError, match="asgd_start_fraction"):
+        LMTrainingSettings(asgd=True, asgd_start_fraction=0.5)  # no time budget
     with pytest.raises(ValueError, match="ar_alpha"):
         LMTrainingSettings(ar_alpha=-1.0)
 

@@ -1,6 +1,6 @@
 """The `spacy project` workflow end to end on the real corpus, shortened to a few steps.
 
-The full run (`spacy project run all`, about 4 hours) is marked slow; CI runs the same commands with
+The full run (`spacy project run all`, about 7 hours) is marked slow; CI runs the same commands with
 SPACY_CONFIG_OVERRIDES cutting training to a handful of steps on a slice of the corpus.
 """
 import json
@@ -141,7 +141,7 @@ def test_lm_workflow_trains_evaluates_and_packages(project, monkeypatch):
 
 @pytest.mark.slow
 def test_full_workflow_reaches_the_targets(tmp_path, monkeypatch):
-    """`spacy project run all` as a user runs it (about 4 hours on 2 CPU cores). The thresholds
+    """`spacy project run all` as a user runs it (about 7 hours on 2 CPU cores). The thresholds
     are on dev, a little under the committed runs' dev scores: the test split is scored once per
     final configuration, never used to pass a test."""
     monkeypatch.setenv("SPACY_RNN_CORPORA", str(SHARED_CORPORA))

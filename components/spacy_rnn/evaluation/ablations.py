@@ -56,7 +56,7 @@ _LM_REGULARISERS = {
     "no_word_type_dropout": {"components.lm.model.word_type_dropout": 0.0},
     "no_weight_dropout": {"components.lm.model.weight_dropout": 0.0},
     "no_activation_regularisation": {"lm_training.ar_alpha": 0.0, "lm_training.tar_beta": 0.0},
-    "no_asgd": {"lm_training.asgd": False},
+    "no_asgd": {"lm_training.asgd": False, "lm_training.asgd_start_fraction": 0.0},
 }
 LM_ABLATIONS = AblationSuite(
     command="train-lm",

@@ -12,7 +12,8 @@ class IterateAverage:
 
     `observe(dev_perplexity)` after each evaluation switches averaging on, once, when the dev
     perplexity is worse than the best of the evaluations before the last `nonmono` ones (the
-    non-monotone trigger of Merity et al.'s code); nonmono=None never switches. From then on
+    non-monotone trigger of Merity et al.'s code); nonmono=None never switches; `start()`
+    switches it on at once (e.g. when a time budget is running out). From then on
     `update()` after each step adds the parameters to the mean (averaged SGD with a constant
     rate is SGD whose model is this mean), `swapped_in()` lends the mean to the module (for
     evaluation and saving) and `load()` keeps it there. Before the switch all are no-ops.
@@ -33,7 +34,13 @@ class IterateAverage:
         """Record an evaluation; return True when it switches averaging on."""
         earlier = self.history[: -self.nonmono] if self.nonmono is not None else []
         self.history.append(dev_perplexity)
-        if self.active or not earlier or dev_perplexity <= min(earlier):
+        if not earlier or dev_perplexity <= min(earlier):
+            return False
+        return self.start()
+
+    def start(self) -> bool:
+        """Switch averaging on now; return True when it switches (False if it already had)."""
+        if self.active:
             return False
         self.mean = [torch.zeros_like(param) for param in self.params]
         return True

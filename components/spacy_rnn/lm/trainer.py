@@ -42,7 +42,9 @@ class LMTrainingSettings:
     stream read in parallel; bptt: tokens per step). ar_alpha, tar_beta: the weights of the
     activation penalties AR and TAR (`models.regularisers.activation_penalty`; 0: off). asgd:
     NT-ASGD, switching to averaged SGD when the dev perplexity is worse than the best one of the
-    evaluations before the last `nonmono` (`lm.averaging.IterateAverage`)."""
+    evaluations before the last `nonmono` (`lm.averaging.IterateAverage`), or at the first
+    evaluation after `asgd_start_fraction` of `max_minutes` (0: only the dev trigger): at a
+    constant learning rate the dev trigger can come long after a CPU time budget has ended."""
 
     batch_size: int = 20
     bptt: int = 35
@@ -60,6 +62,7 @@ class LMTrainingSettings:
     tar_beta: float = 0.0
     asgd: bool = False
     nonmono: int = 5
+    asgd_start_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam"):
@@ -70,6 +73,10 @@ class LMTrainingSettings:
             raise ValueError(f"lm_training.ar_alpha and tar_beta must be >= 0, not {self.ar_alpha} and {self.tar_beta}")
         if self.asgd and (self.optimizer != "sgd" or self.nonmono < 1):
             raise ValueError(f"lm_training.asgd needs optimizer 'sgd' and nonmono >= 1, not {self.optimizer!r}, {self.nonmono}")
+        if not 0 <= self.asgd_start_fraction < 1 or (self.asgd_start_fraction and not (self.asgd and self.max_minutes)):
+            raise ValueError(
+                f"lm_training.asgd_start_fraction must be in [0, 1) and needs asgd and max_minutes, not {self.asgd_start_fraction}"
+            )
 
 
 def stream_perplexity(net: LanguageModelNet, stream: Sequence[int], chunk_size: int) -> float:
@@ -204,6 +211,7 @@ def fit_language_model(
     averaging_from = None
     evaluations: List[Dict] = []
     deadline = log.start + settings.max_minutes * 60 if settings.max_minutes else math.inf
+    averaging_time = log.start + settings.asgd_start_fraction * settings.max_minutes * 60 if settings.asgd_start_fraction else math.inf
     stop_reason = "max_epochs"
     for epoch in range(1, settings.max_epochs + 1):
         net.train()
@@ -234,9 +242,12 @@ def fit_language_model(
                     if evaluation["improved"]:
                         on_improve()
                 evaluations.append(log.eval_entry(epoch, evaluation))
-                if averaging.observe(evaluation["dev_perplexity"]):
+                reason = averaging.observe(evaluation["dev_perplexity"]) and "the dev perplexity stopped improving"
+                if not reason and time.perf_counter() >= averaging_time:
+                    reason = averaging.start() and f"{settings.asgd_start_fraction:.0%} of the time budget has passed"
+                if reason:
                     averaging_from = log.step
-                    tqdm.write(f"step {log.step}: the dev perplexity stopped improving, averaging the weights from here on")
+                    tqdm.write(f"step {log.step}: {reason}, averaging the weights from here on")
                 tqdm.write(
                     f"epoch {epoch} step {log.step}: dev perplexity {evaluation['dev_perplexity']:.2f} "
                     f"(best {schedule.best_perplexity:.2f}), lr {evaluation['learning_rate']:g}, {log.minutes():.1f} min"
