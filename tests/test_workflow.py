@@ -118,7 +118,8 @@ SHORT_LM_TRAINING = (
 
 @pytest.mark.skipif(not (SHARED_CORPORA / "ptb").exists(), reason="needs ../shared/corpora/ptb")
 def test_lm_workflow_trains_evaluates_and_packages(project, monkeypatch):
-    """corpus-ptb -> convert-ptb -> train-lm (cut to ~1 s) -> kneser-ney -> evaluate-lm -> package-lm."""
+    """corpus-ptb -> convert-ptb -> train-lm (cut to ~1 s) -> kneser-ney -> evaluate-lm -> package-lm,
+    then the AWD-LSTM-regularised model: train-lm-awd (~1 s) -> evaluate-lm-awd."""
     monkeypatch.setenv("SPACY_RNN_CORPORA", str(SHARED_CORPORA))
     monkeypatch.setenv("SPACY_CONFIG_OVERRIDES", SHORT_LM_TRAINING)
     project_run(project, "lm", capture=True)
@@ -137,6 +138,9 @@ def test_lm_workflow_trains_evaluates_and_packages(project, monkeypatch):
     doc = nlp("Every morning, my neighbor yelled at the <unk>.")
     assert doc[-2].text == "<unk>" and doc._.lm_n_tokens == 9
     assert list((project / "packages").glob("en_rnn_lm_ptb-*"))
+    awd = json.loads((project / "reports" / "lm" / "awd" / "training.json").read_text())
+    assert awd["config"].endswith("lm_ptb_awd.cfg") and awd["settings"]["asgd"]
+    assert json.loads((project / "reports" / "lm" / "awd" / "perplexity.json").read_text())["ptb.test.n_tokens"] == 82430
 
 
 @pytest.mark.slow
