@@ -165,14 +165,14 @@ def run_gpu_check(
             }
             if check.transformer_setting:
                 words = [word for text in read_texts(corpus / "train.spacy")[0][:n_train] + texts for word in text.split()]
-                overrides[check.transformer_setting] = str(save_random_bert(work / f"{name}_bert", words))
+                overrides[check.transformer_setting] = str(save_random_bert(work / f"{name}_bert", words, layers=6))  # as deep as MiniLM: the configs mix its last 4 layers
             start = time.perf_counter()
             nlp = train_pipeline(Path(check.config), work / name, overrides=overrides, use_gpu=gpu_id)
             train_seconds = time.perf_counter() - start
             results[name] = device_comparison(nlp, work / name / "model-last", texts, work, train_seconds, steps)
             results[name].update(config=check.config, overrides={k: v for k, v in overrides.items() if not k.endswith(".transformer")})
         if lm_train is not None and lm_dev is not None and (only is None or "lm" in only):
-            results["lm"] = lm_gpu_check(work, lm_train, lm_dev, n_texts)
+            results["lm"] = lm_gpu_check(work, lm_train, lm_dev, n_texts, device=f"cuda:{gpu_id}")
     report = {"checks": results, "gpu_id": gpu_id, "machine": machine_info(), "passed": all(r["passed"] for r in results.values())}
     write_gpu_check_report(report, output_dir)
     return report
@@ -197,9 +197,9 @@ def device_comparison(nlp, model_dir: Path, texts: List[str], work: Path, train_
     }
 
 
-def lm_gpu_check(work: Path, train: Path, dev: Path, n_texts: int) -> Dict:
-    """configs/lm_ptb.cfg trained for one minute on the GPU (`train_language_model(device="cuda")`),
-    then compared on the CPU like the other components (per-sentence perplexity)."""
+def lm_gpu_check(work: Path, train: Path, dev: Path, n_texts: int, device: str) -> Dict:
+    """configs/lm_ptb.cfg trained for LM_MINUTES on `device` (`train_language_model`), then
+    compared on the CPU like the other components (per-sentence perplexity)."""
     from spacy import util
 
     from ..corpora.ptb import read_sentences
@@ -212,7 +212,7 @@ def lm_gpu_check(work: Path, train: Path, dev: Path, n_texts: int) -> Dict:
     settings = LMTrainingSettings(**resolved["lm_training"])
     start = time.perf_counter()
     dev_sentences = list(read_sentences(dev))
-    record = train_language_model(nlp, list(read_sentences(train)), dev_sentences, settings, work / "lm", device="cuda")
+    record = train_language_model(nlp, list(read_sentences(train)), dev_sentences, settings, work / "lm", device=device)
     texts = [" ".join(sentence) for sentence in dev_sentences[:n_texts]]
     result = device_comparison(nlp, work / "lm" / "model-last", texts, work, time.perf_counter() - start, record["steps"])
     result.update(config="configs/lm_ptb.cfg", overrides={"lm_training.max_minutes": LM_MINUTES}, best_dev_perplexity=round(record["best_dev_perplexity"], 2))
