@@ -47,7 +47,7 @@ def test_the_report_compares_dev_scores_with_the_full_config_and_reads_no_test_s
     assert report["higher_is_better"] is False
     write_ablation_report(report, tmp_path, Path("configs/lm_ptb_awd.cfg"), "30 minutes", 2)
     text = (tmp_path / "ablations.md").read_text()
-    assert "| no_asgd | lm_training.asgd=false | 83.50 | +3.50 | 29.9 |" in text
+    assert "| no_asgd | lm_training.asgd=false, lm_training.asgd_start_fraction=0.0 | 83.50 | +3.50 | 29.9 |" in text
     assert "30 minutes" in text and "lower is better" in text
     assert "test" not in json.dumps(json.loads((tmp_path / "ablations.json").read_text())["variants"])
 
