@@ -28,6 +28,8 @@ def test_the_gpu_check_refuses_to_run_without_a_cuda_device(tmp_path):
         pytest.skip("a CUDA device is present")
     with pytest.raises(RuntimeError, match="needs a CUDA device"):
         run_gpu_check(tmp_path)
+    with pytest.raises(RuntimeError, match="unknown checks"):
+        run_gpu_check(tmp_path, only=["parser"])
 
 
 def test_a_saved_pipeline_predicts_the_same_in_a_fresh_cpu_process(tmp_path):

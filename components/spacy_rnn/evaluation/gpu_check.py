@@ -144,6 +144,9 @@ def run_gpu_check(
     from ..models.transformer import save_random_bert
     from ..training_loop import train_pipeline
 
+    unknown = sorted(set(only or []) - set(CHECKS) - {"lm"})
+    if unknown:
+        raise RuntimeError(f"unknown checks {unknown}; known: {sorted(CHECKS) + ['lm']}")
     if not torch.cuda.is_available():
         raise RuntimeError("check-gpu needs a CUDA device: torch sees none")
     try:
@@ -153,7 +156,7 @@ def run_gpu_check(
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name in only or list(CHECKS):
+        for name in [name for name in CHECKS if only is None or name in only]:
             check = CHECKS[name]
             corpus = corpus_root / check.corpus
             texts = read_texts(corpus / "dev.spacy")[0][:n_texts]
