@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from thinc.api import Config
 import spacy
 import torch
 from spacy.tokens import DocBin
@@ -106,6 +107,13 @@ def test_variants_cover_confidences_only_for_a_recognizer(saved_pipelines):
         "int8, per-form projection, confidences on", "int8, per-form projection, confidences off",
         "int8, per-token projection, confidences on", "int8, per-token projection, confidences off",
     ]
+
+
+def test_variants_of_a_transformer_pipeline_name_no_input_projection(tmp_path):
+    config = {"components": {"textcat": {"factory": "lstm_textcat", "model": {"encoder": {"@architectures": "spacy_rnn.TransformerEncoder.v1"}}}}}
+    Config(config).to_disk(tmp_path / "config.cfg")
+    variants = make_variants(tmp_path, ["float32"], [True], ["form", "token"])
+    assert variants == [Variant("float32", None, None)] and variants[0].name == "float32"
 
 
 def test_thread_settings_are_recorded_and_restored(monkeypatch):

@@ -40,19 +40,23 @@ ACCURACY_KEYS = ("pos_acc", "tag_acc", "ents_f")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
+TRANSFORMER_ENCODERS = ("spacy_rnn.TransformerEncoder.v1", "spacy_rnn.RNNOverTransformer.v1")
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One way of running our pipeline: its inference precision, its first layer's input
-    projection ("form" or "token", `spacy_rnn.inference`) and, for a component with a
-    `confidences` setting (the recognizer), whether it computes them (None: no such setting)."""
+    """One way of running our pipeline: its inference precision, its first recurrent layer's
+    input projection ("form" or "token", `spacy_rnn.inference`; None: no recurrent encoder, e.g. a
+    Transformer's) and, for a component with a `confidences` setting (the recognizer), whether it
+    computes them (None: no such setting)."""
 
     precision: str
     confidences: Optional[bool] = None
-    input_projection: str = "form"
+    input_projection: Optional[str] = "form"
 
     @property
     def name(self) -> str:
-        name = f"{self.precision}, per-{self.input_projection} projection"
+        name = self.precision if self.input_projection is None else f"{self.precision}, per-{self.input_projection} projection"
         if self.confidences is None:
             return name
         return f"{name}, confidences {'on' if self.confidences else 'off'}"
@@ -156,7 +160,7 @@ def load_ours(model: Path, variant: Variant):
     from ..inference import set_inference_precision
 
     nlp = spacy.load(model)
-    set_inference_precision(nlp, variant.precision, variant.input_projection)
+    set_inference_precision(nlp, variant.precision, variant.input_projection or "form")
     if variant.confidences is not None:
         for _, pipe in nlp.pipeline:
             if "confidences" in getattr(pipe, "cfg", {}):
@@ -165,12 +169,16 @@ def load_ours(model: Path, variant: Variant):
 
 
 def make_variants(model: Path, precisions: Sequence[str], confidences: Sequence[bool], input_projections: Sequence[str] = ("form",)) -> List[Variant]:
-    """Each precision with each input projection, and with each confidences setting when a
-    component of the saved pipeline has a `confidences` setting (the recognizer)."""
+    """Each precision with each input projection (none when every encoder of the saved pipeline
+    is a Transformer's: there is no recurrent layer to project for), and with each confidences
+    setting when a component has a `confidences` setting (the recognizer)."""
     from spacy.util import load_config
 
     components = load_config(Path(model) / "config.cfg")["components"].values()
     settings = list(confidences) if any("confidences" in component for component in components) else [None]
+    encoders = [component["model"]["encoder"].get("@architectures") for component in components if "encoder" in component.get("model", {})]
+    if encoders and all(encoder in TRANSFORMER_ENCODERS for encoder in encoders):
+        input_projections = [None]
     return [
         Variant(precision, setting, projection) for precision in precisions for projection in input_projections for setting in settings
     ]
