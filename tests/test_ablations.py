@@ -1,11 +1,12 @@
 """Ablations: a config retrained without each of its parts, every variant with the same budget,
 compared on dev only (`ablate-ner`, `ablate-lm`)."""
 import json
+import os
 from pathlib import Path
 
 from spacy import util
 
-from spacy_rnn.evaluation.ablations import LM_ABLATIONS, NER_ABLATIONS, ablation_report, run_ablations, write_ablation_report
+from spacy_rnn.evaluation.ablations import LM_ABLATIONS, NER_ABLATIONS, ablation_report, already_trained, run_ablations, write_ablation_report
 
 from lm_helpers import CORPUS
 
@@ -71,3 +72,30 @@ def test_ablate_lm_trains_each_variant_with_the_same_budget(tmp_path):
         assert (tmp_path / "models" / name / "model-best").is_dir()
     assert json.loads((tmp_path / "reports/no_weight_dropout/training.json").read_text())["overrides"]["components.lm.model.weight_dropout"] == 0.0
     assert (tmp_path / "reports/ablations.md").exists()
+
+
+def test_a_resumed_ablation_keeps_the_variants_an_interrupted_run_finished(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(CORPUS * 4) + "\n")
+    tiny = {
+        "paths.train": str(corpus), "paths.dev": str(corpus),
+        "components.lm.model.embed_width": 8, "components.lm.model.hidden_width": 8,
+        "components.lm.model.chunk_size": 5, "lm_training.batch_size": 2, "lm_training.bptt": 5,
+        "lm_training.mixed_precision": "none",
+    }
+    config = tmp_path / "tiny.cfg"
+    util.load_config(ROOT / "configs/lm_ptb_awd.cfg", overrides=tiny, interpolate=False).to_disk(config)
+    reports = tmp_path / "reports"
+    run_ablations(LM_ABLATIONS, config, tmp_path / "models", reports, budget=0.02, only=["full"])
+    finished = (reports / "full" / "training.json").stat().st_mtime_ns
+    assert already_trained(LM_ABLATIONS, config, "full", reports, 0.02)
+    assert not already_trained(LM_ABLATIONS, config, "full", reports, 0.03), "another budget is another run"
+    assert not already_trained(LM_ABLATIONS, config, "no_asgd", reports, 0.02), "another variant is another run"
+    os.utime(config, ns=(finished + 10**9, finished + 10**9))
+    assert not already_trained(LM_ABLATIONS, config, "full", reports, 0.02), "the config changed since"
+    os.utime(config, ns=(finished - 10**9, finished - 10**9))
+
+    report = run_ablations(LM_ABLATIONS, config, tmp_path / "models", reports, budget=0.02, only=["full", "no_asgd"], resume=True)
+    assert (reports / "full" / "training.json").stat().st_mtime_ns == finished
+    assert list(report["variants"]) == ["full", "no_asgd"]
+    assert json.loads((reports / "no_asgd" / "training.json").read_text())["overrides"]["lm_training.asgd"] is False

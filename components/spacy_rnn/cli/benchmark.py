@@ -80,12 +80,13 @@ def ablate_ner_cmd(
     steps: int = typer.Option(2000, help="Training steps for every variant"),
     jobs: int = typer.Option(1, help="Variants trained at once (CPU threads are split between them)"),
     only: Optional[List[str]] = typer.Option(None, help="Run only these variants (repeatable)"),
+    resume: bool = typer.Option(False, "--resume", help="Keep variants an interrupted run finished (same config, overrides and budget)"),
 ) -> None:
     """Train the NER config without CRF, without characters, without GloVe, with GRU and tanh-RNN
     cells (and unchanged), each for the same number of steps, and tabulate their dev F1."""
     from ..evaluation.ablations import NER_ABLATIONS
 
-    run_ablation_suite(NER_ABLATIONS, config_path, output_dir, report_dir, steps, jobs, only)
+    run_ablation_suite(NER_ABLATIONS, config_path, output_dir, report_dir, steps, jobs, only, resume)
 
 
 @app.command("ablate-lm")
@@ -96,20 +97,23 @@ def ablate_lm_cmd(
     minutes: float = typer.Option(30.0, help="Training minutes for every variant"),
     jobs: int = typer.Option(1, help="Variants trained at once (CPU threads are split between them)"),
     only: Optional[List[str]] = typer.Option(None, help="Run only these variants (repeatable)"),
+    resume: bool = typer.Option(False, "--resume", help="Keep variants an interrupted run finished (same config, overrides and budget)"),
 ) -> None:
     """Train the language-model config without each AWD-LSTM regulariser (locked dropout, word-type
     dropout, weight drop, AR/TAR, NT-ASGD), without all of them and unchanged, each for the same
     minutes, and tabulate their dev perplexity."""
     from ..evaluation.ablations import LM_ABLATIONS
 
-    run_ablation_suite(LM_ABLATIONS, config_path, output_dir, report_dir, minutes, jobs, only)
+    run_ablation_suite(LM_ABLATIONS, config_path, output_dir, report_dir, minutes, jobs, only, resume)
 
 
-def run_ablation_suite(suite, config_path: Path, output_dir: Path, report_dir: Path, budget: float, jobs: int, only: Optional[List[str]]) -> None:
+def run_ablation_suite(
+    suite, config_path: Path, output_dir: Path, report_dir: Path, budget: float, jobs: int, only: Optional[List[str]], resume: bool
+) -> None:
     from ..evaluation import ablations
 
     try:
-        report = ablations.run_ablations(suite, config_path, output_dir, report_dir, budget, jobs, only)
+        report = ablations.run_ablations(suite, config_path, output_dir, report_dir, budget, jobs, only, resume)
     except (RuntimeError, ValueError) as err:
         fail(str(err))
     for name, row in report["variants"].items():

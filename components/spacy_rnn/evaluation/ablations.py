@@ -81,6 +81,23 @@ def train_command(suite: AblationSuite, config: Path, output_dir: Path, report_d
     return command
 
 
+def variant_overrides(suite: AblationSuite, name: str, budget: float) -> Dict[str, object]:
+    """The config overrides variant `name` is trained with: its own and the shared budget."""
+    return {**suite.variants[name], suite.budget_setting: budget}
+
+
+def already_trained(suite: AblationSuite, config: Path, name: str, report_dir: Path, budget: float) -> bool:
+    """Whether report_dir/<name>/training.json records a finished run of this variant: the same
+    config, unchanged since (the report is newer than the file), and the same overrides, budget
+    included."""
+    path = report_dir / name / "training.json"
+    if not path.exists() or path.stat().st_mtime < config.stat().st_mtime:
+        return False
+    training = json.loads(path.read_text(encoding="utf8"))
+    expected = json.loads(json.dumps(variant_overrides(suite, name, budget)))
+    return training.get("config") == str(config) and training.get("overrides") == expected
+
+
 def train_variants(
     suite: AblationSuite, config: Path, names: List[str], output_dir: Path, report_dir: Path, budget: float, jobs: int
 ) -> None:
@@ -92,7 +109,7 @@ def train_variants(
 
     def run(name: str) -> int:
         (report_dir / name).mkdir(parents=True, exist_ok=True)
-        overrides = {**suite.variants[name], suite.budget_setting: budget}
+        overrides = variant_overrides(suite, name, budget)
         with (report_dir / name / "train.log").open("w", encoding="utf8") as log:
             command = train_command(suite, config, output_dir / name, report_dir / name, overrides)
             return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
@@ -150,14 +167,23 @@ def write_ablation_report(report: Dict, report_dir: Path, config: Path, budget: 
 
 
 def run_ablations(
-    suite: AblationSuite, config: Path, output_dir: Path, report_dir: Path, budget: float, jobs: int = 1, only: Optional[List[str]] = None
+    suite: AblationSuite,
+    config: Path,
+    output_dir: Path,
+    report_dir: Path,
+    budget: float,
+    jobs: int = 1,
+    only: Optional[List[str]] = None,
+    resume: bool = False,
 ) -> Dict:
-    """Train and tabulate the suite's variants (or the `only` subset)."""
+    """Train and tabulate the suite's variants (or the `only` subset). With `resume`, variants
+    that `already_trained` finished (an interrupted sweep) are tabulated, not trained again."""
     unknown = sorted(set(only or []) - set(suite.variants))
     if unknown:
         raise ValueError(f"unknown ablations {unknown}; known: {sorted(suite.variants)}")
     names = list(only or suite.variants)
-    train_variants(suite, config, names, output_dir, report_dir, budget, jobs)
+    to_train = [name for name in names if not (resume and already_trained(suite, config, name, report_dir, budget))]
+    train_variants(suite, config, to_train, output_dir, report_dir, budget, jobs)
     report = ablation_report(suite, names, report_dir)
     write_ablation_report(report, report_dir, config, f"{budget:g} {suite.budget_unit}", jobs)
     return report
