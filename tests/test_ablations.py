@@ -20,6 +20,21 @@ def config_value(config, dotted):
     return section
 
 
+def tiny_awd_config(tmp_path: Path) -> Path:
+    """configs/lm_ptb_awd.cfg shrunk to 8 units and a few sentences, saved in tmp_path."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(CORPUS * 4) + "\n")
+    tiny = {
+        "paths.train": str(corpus), "paths.dev": str(corpus),
+        "components.lm.model.embed_width": 8, "components.lm.model.hidden_width": 8,
+        "components.lm.model.chunk_size": 5, "lm_training.batch_size": 2, "lm_training.bptt": 5,
+        "lm_training.mixed_precision": "none",
+    }
+    config = tmp_path / "tiny.cfg"
+    util.load_config(ROOT / "configs/lm_ptb_awd.cfg", overrides=tiny, interpolate=False).to_disk(config)
+    return config
+
+
 def test_each_lm_ablation_switches_off_regularisers_that_the_awd_config_switches_on():
     config = util.load_config(ROOT / "configs/lm_ptb_awd.cfg", interpolate=False)
     for name, overrides in LM_ABLATIONS.variants.items():
@@ -54,17 +69,7 @@ def test_the_report_compares_dev_scores_with_the_full_config_and_reads_no_test_s
 
 
 def test_ablate_lm_trains_each_variant_with_the_same_budget(tmp_path):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(CORPUS * 4) + "\n")
-    tiny = {
-        "paths.train": str(corpus), "paths.dev": str(corpus),
-        "components.lm.model.embed_width": 8, "components.lm.model.hidden_width": 8,
-        "components.lm.model.chunk_size": 5, "lm_training.batch_size": 2, "lm_training.bptt": 5,
-        "lm_training.mixed_precision": "none",
-    }
-    config = util.load_config(ROOT / "configs/lm_ptb_awd.cfg", overrides=tiny, interpolate=False)
-    config.to_disk(tmp_path / "tiny.cfg")
-    report = run_ablations(LM_ABLATIONS, tmp_path / "tiny.cfg", tmp_path / "models", tmp_path / "reports", budget=0.02, only=["full", "no_weight_dropout"])
+    report = run_ablations(LM_ABLATIONS, tiny_awd_config(tmp_path), tmp_path / "models", tmp_path / "reports", budget=0.02, only=["full", "no_weight_dropout"])
     assert list(report["variants"]) == ["full", "no_weight_dropout"]
     for name in report["variants"]:
         training = json.loads((tmp_path / "reports" / name / "training.json").read_text())
@@ -75,16 +80,7 @@ def test_ablate_lm_trains_each_variant_with_the_same_budget(tmp_path):
 
 
 def test_a_resumed_ablation_keeps_the_variants_an_interrupted_run_finished(tmp_path):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(CORPUS * 4) + "\n")
-    tiny = {
-        "paths.train": str(corpus), "paths.dev": str(corpus),
-        "components.lm.model.embed_width": 8, "components.lm.model.hidden_width": 8,
-        "components.lm.model.chunk_size": 5, "lm_training.batch_size": 2, "lm_training.bptt": 5,
-        "lm_training.mixed_precision": "none",
-    }
-    config = tmp_path / "tiny.cfg"
-    util.load_config(ROOT / "configs/lm_ptb_awd.cfg", overrides=tiny, interpolate=False).to_disk(config)
+    config = tiny_awd_config(tmp_path)
     reports = tmp_path / "reports"
     run_ablations(LM_ABLATIONS, config, tmp_path / "models", reports, budget=0.02, only=["full"])
     finished = (reports / "full" / "training.json").stat().st_mtime_ns
