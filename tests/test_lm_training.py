@@ -2,9 +2,11 @@
 annealing, the training log, `train_language_model` and atomic checkpoints, the corpus."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 import spacy
+import srsly
 import torch
 
 from spacy_rnn.corpora.ptb import PTB_TOKEN_COUNTS, count_tokens, read_sentences, sentences_from_hf
@@ -194,3 +196,21 @@ def test_a_run_shorter_than_one_logging_interval_still_gets_its_curves(tmp_path)
     log = [{"type": "eval", "step": 3, "epoch": 1, "minutes": 0.05, "dev_perplexity": 900.0, "learning_rate": 20.0}]
     plot_lm_training(log, tmp_path / "training_curves.png", "a short run")
     assert (tmp_path / "training_curves.png").stat().st_size > 1000
+
+
+def test_the_training_report_says_when_weight_averaging_started(tmp_path):
+    from spacy_rnn.evaluation.lm_report import write_lm_training_report
+
+    evals = [
+        {"type": "eval", "step": step, "epoch": epoch, "minutes": minutes, "dev_perplexity": ppl, "learning_rate": 20.0, "averaged": averaged}
+        for step, epoch, minutes, ppl, averaged in [(10, 1, 1.0, 300.0, False), (20, 2, 2.0, 250.0, False), (30, 3, 3.0, 200.0, True)]
+    ]
+    train = [{"type": "train", "step": 15, "epoch": 2, "minutes": 1.5, "perplexity": 280.0, "tokens_per_second": 100.0,
+              "learning_rate": 20.0, "grad_norm_mean": 0.2, "grad_norm_max": 0.3, "clip": 0.25}]
+    srsly.write_jsonl(tmp_path / "training_log.jsonl", evals[:1] + train + evals[1:])
+    record = {"output_dir": str(tmp_path), "evaluations": evals, "best_dev_perplexity": 200.0, "train_minutes": 3.0,
+              "stop_reason": "max_minutes", "epochs": 3, "steps": 30, "tokens_per_second": 90.0, "n_parameters": 1000,
+              "averaging_from_step": 20}
+    write_lm_training_report(record, Path("configs/lm_ptb_awd.cfg"), {}, tmp_path / "report")
+    assert "| weight averaging (NT-ASGD) | from step 20 (minute 2.0, epoch 2)" in (tmp_path / "report" / "training.md").read_text()
+    assert (tmp_path / "report" / "training_curves.png").exists()

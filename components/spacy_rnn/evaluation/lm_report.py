@@ -104,14 +104,15 @@ def write_lm_report(report: Dict, output_dir: Path, model: str, name: str = "per
 
 def write_lm_training_report(record: Dict, config_path: Path, overrides: Dict, report_dir: Path) -> None:
     """training.json / training.md + training_curves.png (perplexities, learning rate,
-    gradient norms before clipping, throughput) from the record and output_dir/training_log.jsonl."""
+    gradient norms before clipping, throughput) from the record and output_dir/training_log.jsonl.
+    Also re-renders a report from its training.json (the machine it records is kept)."""
     log = list(srsly.read_jsonl(Path(record["output_dir"]) / "training_log.jsonl"))
     record = {
         "config": str(config_path),
         "overrides": overrides,
         **record,
         "training_tokens_per_second": training_throughput(log),
-        "machine": machine_info(),
+        "machine": record.get("machine") or machine_info(),  # a re-rendered report keeps the training machine's record
     }
     write_json(record, report_dir / "training.json")
     best = min(record["evaluations"], key=lambda e: e["dev_perplexity"])
@@ -123,8 +124,12 @@ def write_lm_training_report(record: Dict, config_path: Path, overrides: Dict, r
         ["throughput", f"{record['training_tokens_per_second']:,.0f} tokens/s while training (median of the logged intervals "
          f"without a dev evaluation); {record['tokens_per_second']:,.0f} over the whole run, evaluations included"],
         ["parameters", f"{record['n_parameters']:,}"],
-        ["machine", f"{machine['processor']}, {machine['cpu_count']} cores, device {machine['device']}, torch {machine['torch']}"],
     ]
+    if record.get("averaging_from_step") is not None:
+        start = next(e for e in record["evaluations"] if e["step"] >= record["averaging_from_step"])
+        rows.append(["weight averaging (NT-ASGD)", f"from step {record['averaging_from_step']:,} (minute {start['minutes']:.1f}, epoch "
+                     f"{start['epoch']}); later evaluations and the saved models use the averaged weights"])
+    rows.append(["machine", f"{machine['processor']}, {machine['cpu_count']} cores, device {machine['device']}, torch {machine['torch']}"])
     lines = [f"# Language-model training: {config_path}", "", markdown_table(["", ""], rows), "", "![training curves](training_curves.png)", ""]
     (report_dir / "training.md").write_text("\n".join(lines), encoding="utf-8")
     plot_lm_training(log, report_dir / "training_curves.png", f"{Path(config_path).name}")
@@ -154,6 +159,9 @@ def plot_lm_training(log: List[Dict], png_path: Path, title: str) -> None:
     fig, (ppl_ax, lr_ax, grad_ax, speed_ax) = plt.subplots(1, 4, figsize=(20, 4))
     ppl_ax.plot([e["minutes"] for e in train], [e["perplexity"] for e in train], label="train (with dropout)")
     ppl_ax.plot([e["minutes"] for e in evals], [e["dev_perplexity"] for e in evals], "o-", label="dev")
+    averaged = [e for e in evals if e.get("averaged")]
+    if averaged:
+        ppl_ax.plot([e["minutes"] for e in averaged], [e["dev_perplexity"] for e in averaged], "s", color="C2", label="dev, averaged weights (NT-ASGD)")
     ppl_ax.set(xlabel="minutes", ylabel="perplexity", yscale="log")
     ppl_ax.grid(alpha=0.3)
     ppl_ax.legend()
