@@ -214,3 +214,9 @@ def test_the_training_report_says_when_weight_averaging_started(tmp_path):
     write_lm_training_report(record, Path("configs/lm_ptb_awd.cfg"), {}, tmp_path / "report")
     assert "| weight averaging (NT-ASGD) | from step 20 (minute 2.0, epoch 2)" in (tmp_path / "report" / "training.md").read_text()
     assert (tmp_path / "report" / "training_curves.png").exists()
+
+    # re-rendered from its training.json, a report keeps the machine the model was trained on
+    training = json.loads((tmp_path / "report" / "training.json").read_text())
+    training["machine"]["torch_threads"] = 64
+    write_lm_training_report(training, Path("configs/lm_ptb_awd.cfg"), {}, tmp_path / "rerendered")
+    assert json.loads((tmp_path / "rerendered" / "training.json").read_text())["machine"]["torch_threads"] == 64
