@@ -18,10 +18,14 @@ from helpers import make_ner_nlp, train_ner
 MACHINE = {"processor": "Test CPU", "cpu_count": 2, "device": "cpu", "platform": "linux", "torch": "2", "torch_threads": 1}
 
 
-def write_run(folder, dev_f1, test_f1, seconds, speed=None, seed=None):
+def write_run(folder, dev_f1, test_f1, seconds, speed=None, seed=None, recorded_seed=None):
+    """seed: a --system.seed override; recorded_seed: the seed training.json records."""
     srsly.write_json(folder / "seqeval.json", {"model": str(folder), "scores": {"conll2003.dev.f1": dev_f1, "conll2003.test.f1": test_f1}})
     overrides = {} if seed is None else {"system.seed": seed}
-    srsly.write_json(folder / "training.json", {"train_seconds": seconds, "machine": MACHINE, "overrides": overrides})
+    training = {"train_seconds": seconds, "machine": MACHINE, "overrides": overrides}
+    if recorded_seed is not None:
+        training["seed"] = recorded_seed
+    srsly.write_json(folder / "training.json", training)
     if speed is not None:
         srsly.write_json(folder / "speed.json", {
             "speed": {"words_per_second": {"ours": speed, "peer": 1000}, "one_thread": {"ours_threads": {"torch_threads": 1}}},
@@ -39,7 +43,7 @@ def make_spec(tmp_path):
         (tmp_path / name).mkdir()
     write_run(tmp_path / "bilstm0", 91.0, 90.0, 600, speed=25000)
     write_run(tmp_path / "bilstm1", 93.0, 91.0, 1200, seed=1)
-    write_run(tmp_path / "finetune0", 94.0, 92.0, 300)
+    write_run(tmp_path / "finetune0", 94.0, 92.0, 300, seed=5, recorded_seed=2)
     run = lambda name: {"model": str(model if name.startswith("bilstm") else tmp_path / "gone"), "reports": str(tmp_path / name)}  # noqa: E731
     return {"rows": [
         {"task": "ner", "variant": "BiLSTM-CRF", "family": "BiLSTM", "runs": [run("bilstm0"), run("bilstm1"), run("bilstm2")]},
@@ -59,6 +63,7 @@ def test_rows_average_the_runs_found_and_say_what_did_not_run(tmp_path):
     assert bilstm["memory"]["peak_rss_mib"] == 812.5
     assert finetune["scores"]["test"] == {"mean": 92.0, "sd": None, "n": 1}
     assert "parameters" not in finetune and "cpu_speed" not in finetune
+    assert [run["seed"] for run in finetune["per_run"]] == [2]  # the recorded seed wins
     assert "scores" not in frozen and frozen["runs"] == []
     assert [(run["seed"], run["dev"], run["test"], run["train_minutes"]) for run in bilstm["per_run"]] == [(None, 91.0, 90.0, 10.0), (1, 93.0, 91.0, 20.0)]
 

@@ -45,6 +45,7 @@ def test_train_workflow_fetches_converts_and_trains(project, short_env):
         assert (project / "corpus" / "ud_en_ewt" / f"{split}.spacy").exists()
     training = json.loads((project / "reports" / "pos" / "training.json").read_text())
     assert training["last_evaluated_step"] == 2 and training["train_seconds"] > 0
+    assert training["seed"] == 0  # configs/pos_bilstm.cfg's
     assert (project / "reports" / "pos" / "training_curves.png").stat().st_size > 1000
     log = [json.loads(line) for line in (project / "training" / "pos" / "training_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [0, 2]

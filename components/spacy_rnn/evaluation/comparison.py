@@ -129,13 +129,14 @@ def collect_row(spec: Dict) -> Dict:
 
 
 def _run_line(run: Dict, report: Dict, key: str) -> Dict:
-    """One run's seed (its training's --system.seed override, else its config's), scores and
-    training minutes; None where its training.json is missing."""
+    """One run's seed (as its training.json records it; for reports written before the seed was
+    recorded, its --system.seed override, else its config's), scores and training minutes; None
+    where its training.json is missing."""
     line = {"reports": run["reports"], **{split: read_score(report, key.format(split=split)) for split in SPLITS}, "seed": None, "train_minutes": None}
     training_path = Path(run["reports"]) / "training.json"
     if training_path.exists():
         training = srsly.read_json(training_path)
-        seed = training.get("overrides", {}).get("system.seed")
+        seed = training.get("seed", training.get("overrides", {}).get("system.seed"))
         config = training.get("config")
         if seed is None and config and Path(config).exists():
             from spacy.util import load_config

@@ -66,14 +66,18 @@ def _floor(log: List[Dict]) -> float:
 def write_training_report(
     config_path: Path, output_dir: Path, log_path: Path, seconds: float, overrides: Dict, report_dir: Path
 ) -> Dict:
-    """training.json / training.md (wall time, machine, best dev scores) + training_curves.png."""
+    """training.json / training.md (wall time, machine, the seed the saved model was trained with,
+    best dev scores) + training_curves.png."""
     from .reports import machine_info, markdown_table, write_json
+
+    from spacy.util import load_config
 
     log = read_training_log(log_path)
     best = max(log, key=lambda entry: entry["score"])
     report = {
         "config": str(config_path),
         "overrides": {k: v for k, v in overrides.items() if k != "training.logger.output_file"},
+        "seed": load_config(output_dir / "model-last" / "config.cfg", interpolate=True)["training"]["seed"],
         "train_seconds": round(seconds, 1),
         "last_evaluated_step": log[-1]["step"],
         "last_evaluated_epoch": log[-1]["epoch"],
