@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import spacy_rnn.cli.comparison  # noqa: F401  (registers comparison-report on the app)
 from spacy_rnn.cli import app
-from spacy_rnn.evaluation.comparison import comparison_report, disk_size, parameters
+from spacy_rnn.evaluation.comparison import _parameter_count, comparison_report, disk_size, parameters
 from spacy_rnn.layers import get_torch_net
 
 from helpers import make_ner_nlp, train_ner
@@ -74,6 +74,11 @@ def test_parameters_and_size_come_from_the_saved_pipeline(tmp_path):
     net = get_torch_net(nlp.get_pipe("ner").model)
     expected = sum(p.numel() for p in net.parameters())
     assert parameters(tmp_path / "model") == {"total": expected, "trained": expected}
+
+
+def test_parameter_counts_show_in_millions_and_a_tiny_head_exactly():
+    assert _parameter_count(22_713_090) == "22.71M"
+    assert _parameter_count(774) == "774"  # a frozen encoder's head would read "0.00M"
 
 
 def test_size_on_disk_gives_the_vectors_table_apart(tmp_path):

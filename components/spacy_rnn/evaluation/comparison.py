@@ -166,6 +166,11 @@ def _score_cell(score: Optional[Dict]) -> str:
     return f"{score['mean']:.2f}{spread}"
 
 
+def _parameter_count(n: int) -> str:
+    """Millions with two decimals; below 10,000 the exact count (a frozen encoder's head is tiny)."""
+    return f"{n / 1e6:.2f}M" if n >= 10_000 else f"{n:,}"
+
+
 def _cells(row: Dict) -> List[str]:
     scores = row.get("scores", {})
     runs = f"{len(row['runs'])} of {row['n_runs_listed']}"
@@ -179,7 +184,7 @@ def _cells(row: Dict) -> List[str]:
         runs,
         _score_cell(scores.get("dev")),
         _score_cell(scores.get("test")),
-        f"{params['total'] / 1e6:.2f}M ({params['trained'] / 1e6:.2f}M trained)" if params else "model not found",
+        f"{_parameter_count(params['total'])} ({_parameter_count(params['trained'])} trained)" if params else "model not found",
         f"{size['mib']} ({size['mib'] - size['vectors_mib']:.1f})" if size else "model not found",
         _score_cell(minutes) + " min" if minutes else "no training.json",
         "; ".join(row.get("machines", [])),
