@@ -76,6 +76,16 @@ def test_parameters_and_size_come_from_the_saved_pipeline(tmp_path):
     assert parameters(tmp_path / "model") == {"total": expected, "trained": expected}
 
 
+def test_parameters_come_from_a_later_seed_when_the_first_model_is_gone(tmp_path):
+    spec = make_spec(tmp_path)
+    bilstm = spec["rows"][0]
+    model = bilstm["runs"][0]["model"]
+    bilstm["runs"][0]["model"] = str(tmp_path / "gone")
+    row = comparison_report(spec)["rows"][0]
+    assert row["model"] == model
+    assert row["parameters"] == parameters(model)
+
+
 def test_parameter_counts_show_in_millions_and_a_tiny_head_exactly():
     assert _parameter_count(22_713_090) == "22.71M"
     assert _parameter_count(774) == "774"  # a frozen encoder's head would read "0.00M"
