@@ -170,6 +170,19 @@ def test_feature_cache_runs_each_row_once_and_changes_nothing(tiny_bert):
     assert cached.layer_logits.grad is not None and cached.layer_logits.grad.abs().sum() > 0  # the mix still trains
 
 
+def test_prediction_neither_reads_nor_fills_the_feature_cache(tiny_bert):
+    _, _, batch = featurize(tiny_bert, [TEXT, "Paris"])
+    cached = TransformerEncoder(TransformerSettings(frozen=True, mix_layers=2, feature_cache_rows=100), pretrained=tiny_bert)
+    rows_run = []
+    cached.transformer.register_forward_pre_hook(lambda _, args, kwargs: rows_run.append(len(kwargs["input_ids"])), with_kwargs=True)
+    cached.eval()
+    with torch.no_grad():
+        first, second = cached(batch), cached(batch)
+    assert torch.equal(first, second)
+    assert cached.feature_cache == {}
+    assert rows_run == [len(batch.input_ids)] * 2  # a loaded pipeline runs the Transformer on every text
+
+
 def test_feature_cache_is_bounded_and_only_for_a_frozen_transformer(tiny_bert):
     with pytest.raises(ValueError, match="feature_cache_rows"):
         TransformerSettings(frozen=False, feature_cache_rows=10)

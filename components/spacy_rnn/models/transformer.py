@@ -35,10 +35,12 @@ class TransformerSettings:
         gamma * sum_n softmax(w)_n h_n (Peters et al. 2018).
     encoder_lr_scale: the Transformer's learning rate as a fraction of the optimizer's
         (`lr_scales`); 1.0 trains it at the head's rate.
-    feature_cache_rows: frozen only: keep the layer states of up to this many distinct piece
-        rows (a window's pieces) in memory and reuse them when the same row comes again (every
-        epoch, every dev evaluation), so the Transformer reads each training window once;
-        0: no cache. Memory: mix_layers x hidden x 4 bytes per piece (6 KiB for 4 MiniLM layers).
+    feature_cache_rows: frozen only: while training, keep the layer states of up to this many
+        distinct piece rows (a window's pieces) in memory and reuse them when the same row comes
+        again (every epoch), so the Transformer reads each training window once; 0: no cache.
+        Prediction (eval mode: dev evaluation, a loaded pipeline) neither reads nor fills it, so a
+        deployed pipeline's memory and speed do not depend on the texts it has seen. Memory:
+        mix_layers x hidden x 4 bytes per piece (6 KiB for 4 MiniLM layers).
     """
 
     pooling: str = "first"
@@ -207,10 +209,10 @@ class TransformerEncoder(nn.Module):
 
     def layer_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """FloatTensor[mix_layers, R, P, hidden]: the last mix_layers layers' states of the rows
-        (zeros at padding when cached); with a feature cache, only the rows not in it are run,
-        and they are added while it has room."""
+        (zeros at padding when cached); with a feature cache, in training mode, only the rows
+        not in it are run, and they are added while it has room."""
         limit = self.settings.feature_cache_rows
-        if not limit:
+        if not limit or not self.training:
             return self.run_transformer(input_ids, attention_mask)
         n_pieces = attention_mask.sum(dim=1).tolist()
         keys = [row[:n].tobytes() for row, n in zip(input_ids.cpu().numpy(), n_pieces)]
