@@ -86,6 +86,18 @@ def test_parameters_come_from_a_later_seed_when_the_first_model_is_gone(tmp_path
     assert row["parameters"] == parameters(model)
 
 
+def test_parameters_recorded_at_training_need_no_model_folder(tmp_path):
+    spec = make_spec(tmp_path)
+    training = srsly.read_json(tmp_path / "finetune0" / "training.json")
+    training.update(model_best="training/finetune/seed0/model-best", parameters={"total": 22_713_090, "trained": 22_713_090},
+                    size={"mib": 87.4, "vectors_mib": 0.0})
+    srsly.write_json(tmp_path / "finetune0" / "training.json", training)
+    finetune = comparison_report(spec)["rows"][1]
+    assert finetune["model"] == "training/finetune/seed0/model-best"
+    assert finetune["parameters"] == {"total": 22_713_090, "trained": 22_713_090}
+    assert finetune["size"] == {"mib": 87.4, "vectors_mib": 0.0}
+
+
 def test_parameter_counts_show_in_millions_and_a_tiny_head_exactly():
     assert _parameter_count(22_713_090) == "22.71M"
     assert _parameter_count(774) == "774"  # a frozen encoder's head would read "0.00M"

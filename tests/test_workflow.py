@@ -13,6 +13,8 @@ import pytest
 import spacy
 from weasel.cli.run import project_run
 
+from spacy_rnn.evaluation.comparison import disk_size, parameters
+
 from helpers import ROOT, SHARED_CORPORA
 
 pytestmark = pytest.mark.skipif(
@@ -46,6 +48,9 @@ def test_train_workflow_fetches_converts_and_trains(project, short_env):
     training = json.loads((project / "reports" / "pos" / "training.json").read_text())
     assert training["last_evaluated_step"] == 2 and training["train_seconds"] > 0
     assert training["seed"] == 0  # configs/pos_bilstm.cfg's
+    # measured on model-best, so the comparison report rebuilds where the model folder is gone
+    assert training["parameters"] == parameters(project / "training" / "pos" / "model-best")
+    assert training["size"] == disk_size(project / "training" / "pos" / "model-best")
     assert (project / "reports" / "pos" / "training_curves.png").stat().st_size > 1000
     log = [json.loads(line) for line in (project / "training" / "pos" / "training_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [0, 2]

@@ -10,8 +10,9 @@ evaluation report (TASKS: its file and score key), `training.json` (`train`: wal
 machine) and, for one run per row, `speed.json` (`benchmark-speed`: one-thread words/s of ours,
 peak memory on a long text). A run whose evaluation report is missing did not run: a row without
 any run found says "not run", never a number. Parameters and size on disk come from the first
-run whose model folder is on this machine (a row's runs share one config and differ only in seed,
-so neither figure depends on which).
+run whose training.json records them (`train` measures its model-best), else from the first run
+whose model folder is on this machine (a row's runs share one config and differ only in seed, so
+neither figure depends on which); the report then rebuilds on a machine without the models.
 """
 import statistics
 from pathlib import Path
@@ -122,11 +123,12 @@ def collect_row(spec: Dict) -> Dict:
                             "machine": _machine(speed["machine"]), "report": str(speeds[0])}
         if speed.get("memory"):
             row["memory"] = {key: speed["memory"][key] for key in ("n_chars", "peak_rss_mib", "rss_after_load_mib")}
+    recorded = next((training for training in trainings if "parameters" in training), None)
     model = next((Path(run["model"]) for run in runs if Path(run["model"]).exists()), None)
-    if model is not None:
-        row["model"] = str(model)
-        row["parameters"] = parameters(model)
-        row["size"] = disk_size(model)
+    if recorded is not None:
+        row.update(model=recorded["model_best"], parameters=recorded["parameters"], size=recorded["size"])
+    elif model is not None:
+        row.update(model=str(model), parameters=parameters(model), size=disk_size(model))
     return row
 
 

@@ -67,7 +67,8 @@ def write_training_report(
     config_path: Path, output_dir: Path, log_path: Path, seconds: float, overrides: Dict, report_dir: Path
 ) -> Dict:
     """training.json / training.md (wall time, machine, the seed the saved model was trained with,
-    best dev scores) + training_curves.png."""
+    best dev scores, model-best's parameters and size on disk) + training_curves.png."""
+    from .comparison import disk_size, parameters
     from .reports import machine_info, markdown_table, write_json
 
     from spacy.util import load_config
@@ -84,6 +85,8 @@ def write_training_report(
         "best_step": best["step"],
         "best_dev_scores": best["scores"],
         "model_best": str(output_dir / "model-best"),
+        "parameters": parameters(output_dir / "model-best"),
+        "size": disk_size(output_dir / "model-best"),
         "machine": machine_info(),
     }
     write_json(report, report_dir / "training.json")
@@ -95,6 +98,8 @@ def write_training_report(
         f"(epoch {report['last_evaluated_epoch']}), "
         f"on {report['machine']['processor']} ({report['machine']['cpu_count']} cores, "
         f"device {report['machine']['device']})",
+        f"- model-best: {report['parameters']['total']:,} parameters ({report['parameters']['trained']:,} trained), "
+        f"{report['size']['mib']} MiB on disk ({report['size']['vectors_mib']} of them the static vectors)",
         f"- best dev score at step {best['step']}:",
         "",
         markdown_table(["dev metric", "value"], rows),
