@@ -107,7 +107,8 @@ class TorchPipe(TrainablePipe):
             self.stop_training(f"the gradient norm is {norm:g}")
         self.model.finish_update(sgd)
         self.n_updates = getattr(self, "n_updates", 0) + 1
-        if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
+        # Only trained weights can change: a frozen Transformer's 22M are not re-checked every step.
+        if not all(bool(torch.isfinite(param).all()) for param in net.parameters() if param.requires_grad):
             self.stop_training("the weights became non-finite")
 
     def stop_training(self, problem: str) -> None:
@@ -139,7 +140,8 @@ class TorchPipe(TrainablePipe):
                 f"{where}: the model file holds {found}, not the {self.NET_CLASS} weights a {type(self).__name__} "
                 f"needs: it belongs to another component or was not saved after training."
             )
-        if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
+        # Only trained weights can change: a frozen Transformer's 22M are not re-checked every step.
+        if not all(bool(torch.isfinite(param).all()) for param in net.parameters() if param.requires_grad):
             raise ValueError(f"{where}: the weights contain NaN or infinite values (training diverged); retrain.")
         if self.model.attrs.get("vectors_width"):
             try:
