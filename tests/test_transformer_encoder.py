@@ -155,6 +155,18 @@ def test_frozen_transformer_keeps_its_weights(tiny_bert, block):
     assert all(torch.equal(before[k], v) for k, v in transformer.state_dict().items())
 
 
+def test_a_saved_frozen_transformer_with_non_finite_weights_is_refused(tiny_bert, tmp_path):
+    """Training skips the frozen weights' finiteness check (they cannot change); loading does not."""
+    nlp = train_head("tagger", transformer_block(tiny_bert, frozen=True), n_iter=2)
+    transformer = get_torch_net(nlp.get_pipe("tagger").model).encoder.transformer
+    frozen = next(param for param in transformer.parameters() if not param.requires_grad)
+    with torch.no_grad():
+        frozen.view(-1)[0] = float("nan")
+    nlp.to_disk(tmp_path / "nlp")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        spacy.load(tmp_path / "nlp")
+
+
 def test_feature_cache_runs_each_row_once_and_changes_nothing(tiny_bert):
     _, _, batch = featurize(tiny_bert, [TEXT, "Paris", "Anna Smith met Tom"])
     plain = TransformerEncoder(TransformerSettings(frozen=True, mix_layers=2), pretrained=tiny_bert)

@@ -124,10 +124,11 @@ def collect_row(spec: Dict) -> Dict:
         if speed.get("memory"):
             row["memory"] = {key: speed["memory"][key] for key in ("n_chars", "peak_rss_mib", "rss_after_load_mib")}
     recorded = next((training for training in trainings if "parameters" in training), None)
-    model = next((Path(run["model"]) for run in runs if Path(run["model"]).exists()), None)
     if recorded is not None:
         row.update(model=recorded["model_best"], parameters=recorded["parameters"], size=recorded["size"])
-    elif model is not None:
+        return row
+    model = next((Path(run["model"]) for run in runs if Path(run["model"]).exists()), None)
+    if model is not None:
         row.update(model=str(model), parameters=parameters(model), size=disk_size(model))
     return row
 

@@ -140,8 +140,7 @@ class TorchPipe(TrainablePipe):
                 f"{where}: the model file holds {found}, not the {self.NET_CLASS} weights a {type(self).__name__} "
                 f"needs: it belongs to another component or was not saved after training."
             )
-        # Only trained weights can change: a frozen Transformer's 22M are not re-checked every step.
-        if not all(bool(torch.isfinite(param).all()) for param in net.parameters() if param.requires_grad):
+        if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
             raise ValueError(f"{where}: the weights contain NaN or infinite values (training diverged); retrain.")
         if self.model.attrs.get("vectors_width"):
             try:
