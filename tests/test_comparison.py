@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import spacy_rnn.cli.comparison  # noqa: F401  (registers comparison-report on the app)
 from spacy_rnn.cli import app
-from spacy_rnn.evaluation.comparison import _parameter_count, comparison_report, disk_size, parameters
+from spacy_rnn.evaluation.comparison import _parameter_count, comparison_report, disk_size, parameters, speed_axis_scale
 from spacy_rnn.layers import get_torch_net
 
 from helpers import make_ner_nlp, train_ner
@@ -131,6 +131,12 @@ def test_command_writes_markdown_json_and_chart(tmp_path):
     assert not (output / "pos.png").exists()
     rows = json.loads((output / "comparison.json").read_text())["rows"]
     assert [row.get("scores", {}).get("test", {}).get("n") for row in rows] == [2, 1, None]
+
+
+def test_speed_axis_is_logarithmic_only_over_more_than_a_decade():
+    assert speed_axis_scale([756, 822, 39_091]) == "log"
+    assert speed_axis_scale([1_271, 1_300, 1_448]) == "linear"
+    assert speed_axis_scale([]) == "linear"
 
 
 def test_command_refuses_an_unknown_task(tmp_path):

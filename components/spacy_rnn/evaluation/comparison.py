@@ -237,6 +237,12 @@ def comparison_markdown(report: Dict) -> str:
     return "\n".join(lines)
 
 
+def speed_axis_scale(speeds: Sequence[float]) -> str:
+    """The speed panel's x scale: log where the words/s span more than a decade, else linear (a log
+    axis within one decade has no labelled ticks)."""
+    return "log" if speeds and max(speeds) > 10 * min(speeds) else "linear"
+
+
 def plot_task(rows: List[Dict], task: str, png_path: Path) -> None:
     """Three panels for the rows with scores, each labelled by its family: test score (mean, sd as
     error bar), test score against one-thread CPU words/s, and size on disk split into the vectors
@@ -245,6 +251,7 @@ def plot_task(rows: List[Dict], task: str, png_path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, StrMethodFormatter
 
     title, metric = TASKS[task][:2]
     names = [row["family"] for row in rows]
@@ -253,11 +260,15 @@ def plot_task(rows: List[Dict], task: str, png_path: Path) -> None:
     fig, (score_ax, speed_ax, size_ax) = plt.subplots(1, 3, figsize=(16, 4.5))
     score_ax.barh(names, means, xerr=errors, capsize=4, color="tab:blue")
     score_ax.set(xlabel=f"test {metric} (%)", xlim=(min(means) - 5, min(100, max(means) + 2)))
+    speeds = []
     for row, mean in zip(rows, means):
         if "cpu_speed" in row:
-            speed_ax.scatter(row["cpu_speed"]["words_per_second"], mean)
-            speed_ax.annotate(row["family"], (row["cpu_speed"]["words_per_second"], mean), fontsize=8)
-    speed_ax.set(xscale="log", xlabel="CPU words/s, one thread", ylabel=f"test {metric} (%)")
+            speeds.append(row["cpu_speed"]["words_per_second"])
+            speed_ax.scatter(speeds[-1], mean)
+            speed_ax.annotate(row["family"], (speeds[-1], mean), fontsize=8)
+    speed_ax.set(xscale=speed_axis_scale(speeds), xlabel="CPU words/s, one thread", ylabel=f"test {metric} (%)")
+    speed_ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    speed_ax.xaxis.set_minor_formatter(NullFormatter())
     sizes = [row.get("size", {"mib": 0.0, "vectors_mib": 0.0}) for row in rows]
     size_ax.barh(names, [s["mib"] - s["vectors_mib"] for s in sizes], label="weights and the rest")
     size_ax.barh(names, [s["vectors_mib"] for s in sizes], left=[s["mib"] - s["vectors_mib"] for s in sizes], label="static vectors")
