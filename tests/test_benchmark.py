@@ -16,7 +16,8 @@ from spacy_rnn.evaluation.benchmark import (
     Variant, accuracy, entity_agreement, input_projection_share, make_variants, peer_check, profile_stages,
     read_texts, repeat_texts, summarize_runs, thread_settings, torch_threads, write_benchmark_report,
 )
-from spacy_rnn.inference import bf16_supported, set_inference_precision
+from spacy_rnn.inference import set_inference_precision
+from spacy_rnn.precision import bf16_supported
 from spacy_rnn.layers import get_torch_net
 from spacy_rnn.models.formwise_rnn import FormwiseRNN
 

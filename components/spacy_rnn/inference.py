@@ -23,12 +23,11 @@ saved (load the pipeline again for that).
 - bf16: the module's forward runs under `torch.autocast("cpu", dtype=torch.bfloat16)` (the
   weights stay float32; matrix products run in bf16) and its outputs are returned as float32,
   so decoding (CRF Viterbi, confidences) is unchanged. Only on CPUs with native bf16
-  instructions (`bf16_supported`).
+  (`spacy_rnn.precision.bf16_supported`; elsewhere a ValueError says so).
 """
 import copy
 import warnings
 from functools import partial
-from pathlib import Path
 from typing import Dict, List
 
 import torch
@@ -39,20 +38,11 @@ from .layers import get_torch_net
 from .models.classifier import TextClassifierNet
 from .models.encoder import RNNEncoder
 from .models.formwise_rnn import FormwiseRNN
+from .precision import bf16_autocast, use_bf16
 
 PRECISIONS = ("float32", "int8", "bf16")
 INPUT_PROJECTIONS = ("form", "token")
 QUANTIZED_LAYERS = {nn.LSTM, nn.GRU}
-
-
-def bf16_supported() -> bool:
-    """Whether the CPU has native bf16 instructions (AVX512-BF16 or AMX-BF16, Linux
-    /proc/cpuinfo); elsewhere bf16 would be emulated, slower than float32."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if not cpuinfo.exists():
-        return False
-    flags = set(cpuinfo.read_text().split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def torch_components(nlp: Language) -> List[str]:
@@ -75,8 +65,8 @@ def set_inference_precision(nlp: Language, precision: str, input_projection: str
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if input_projection not in INPUT_PROJECTIONS:
         raise ValueError(f"input_projection must be one of {INPUT_PROJECTIONS}, not {input_projection!r}")
-    if precision == "bf16" and not bf16_supported():
-        raise ValueError("bf16 inference needs a CPU with native bf16 instructions (avx512_bf16 or amx_bf16)")
+    if precision == "bf16":
+        use_bf16("bf16", "cpu", name="precision")
     names = torch_components(nlp)
     for name in names:
         model = nlp.get_pipe(name).model
@@ -111,6 +101,6 @@ def quantize_int8(net: nn.Module) -> nn.Module:
 
 
 def _bf16_forward(forward, *args, **kwargs) -> Dict[str, torch.Tensor]:
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with bf16_autocast(True, "cpu"):
         outputs = forward(*args, **kwargs)
     return {name: value.float() for name, value in outputs.items()}

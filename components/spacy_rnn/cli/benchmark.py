@@ -34,7 +34,8 @@ def benchmark_speed_cmd(
         accuracy, long_text, make_variants, peak_memory, profile_stages, read_texts, speed_benchmark, torch_threads,
         write_benchmark_report,
     )
-    from ..inference import INPUT_PROJECTIONS, PRECISIONS, bf16_supported
+    from ..inference import INPUT_PROJECTIONS, PRECISIONS
+    from ..precision import bf16_supported
 
     precisions = precision.split(",")
     unknown = [p for p in precisions if p not in PRECISIONS]

@@ -64,6 +64,7 @@ def train_lm_cmd(
 
     from ..evaluation.lm_report import write_lm_training_report
     from ..lm.trainer import LMTrainingSettings
+    from ..precision import use_bf16
     from ..errors import TrainingDiverged
     from ..lm.training import train_language_model
 
@@ -73,6 +74,11 @@ def train_lm_cmd(
     util.fix_random_seed(resolved["system"]["seed"])
     nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
     settings = LMTrainingSettings(**resolved["lm_training"])
+    try:  # before any corpus is read: a device without native bf16 stops here
+        bf16 = use_bf16(settings.mixed_precision, device, name="lm_training.mixed_precision")
+    except ValueError as err:
+        fail(f"{config_path}: {err}")
+    typer.echo(f"precision: {'bf16 autocast' if bf16 else 'float32'} (lm_training.mixed_precision = {settings.mixed_precision!r}, device {device})")
     train = _lm_sentences(Path(resolved["paths"]["train"]), text_column)
     dev = _lm_sentences(Path(resolved["paths"]["dev"]), text_column)
     try:

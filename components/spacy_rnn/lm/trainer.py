@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from ..errors import diverged
 from ..models.language_model import LanguageModelNet
+from ..precision import MIXED_PRECISIONS, bf16_autocast, use_bf16
 from .averaging import IterateAverage
 from .batching import batchify, bptt_chunks, n_chunks
 from .scoring import stream_log_probs
@@ -44,7 +45,8 @@ class LMTrainingSettings:
     NT-ASGD, switching to averaged SGD when the dev perplexity is worse than the best one of the
     evaluations before the last `nonmono` (`lm.averaging.IterateAverage`), or at the first
     evaluation after `asgd_start_fraction` of `max_minutes` (0: only the dev trigger): at a
-    constant learning rate the dev trigger can come long after a CPU time budget has ended."""
+    constant learning rate the dev trigger can come long after a CPU time budget has ended.
+    mixed_precision: "auto", "bf16" or "none" (`spacy_rnn.precision.use_bf16`)."""
 
     batch_size: int = 20
     bptt: int = 35
@@ -56,7 +58,7 @@ class LMTrainingSettings:
     max_minutes: float = 0.0
     evals_per_epoch: int = 1
     log_every: int = 200
-    mixed_precision: str = "none"
+    mixed_precision: str = "auto"
     seed: int = 0
     ar_alpha: float = 0.0
     tar_beta: float = 0.0
@@ -67,8 +69,8 @@ class LMTrainingSettings:
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"lm_training.optimizer must be 'sgd' or 'adam', not {self.optimizer!r}")
-        if self.mixed_precision not in ("none", "bf16"):
-            raise ValueError(f"lm_training.mixed_precision must be 'none' or 'bf16', not {self.mixed_precision!r}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"lm_training.mixed_precision must be one of {MIXED_PRECISIONS}, not {self.mixed_precision!r}")
         if self.ar_alpha < 0 or self.tar_beta < 0:
             raise ValueError(f"lm_training.ar_alpha and tar_beta must be >= 0, not {self.ar_alpha} and {self.tar_beta}")
         if self.asgd and (self.optimizer != "sgd" or self.nonmono < 1):
@@ -204,7 +206,8 @@ def fit_language_model(
     chunks_per_epoch = n_chunks(rows, settings.bptt)
     eval_points = {round(chunks_per_epoch * (i + 1) / settings.evals_per_epoch) for i in range(settings.evals_per_epoch)}
     optimizer = make_optimizer(net, settings)
-    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=settings.mixed_precision == "bf16")
+    bf16 = use_bf16(settings.mixed_precision, device, name="lm_training.mixed_precision")
+    autocast = bf16_autocast(bf16, device)
     log = TrainingLog(Path(output_dir))
     schedule = DevSchedule(dev_stream, chunk_size, settings.anneal_factor, settings.patience)
     averaging = IterateAverage(net, settings.nonmono if settings.asgd else None)
@@ -265,6 +268,7 @@ def fit_language_model(
         "train_tokens": len(train_stream) - 1,
         "dev_tokens": len(dev_stream) - 1,
         "device": str(device),
+        "precision": "bf16 autocast" if bf16 else "float32",
         "output_dir": str(output_dir),
         "evaluations": evaluations,
         "best_dev_perplexity": schedule.best_perplexity,
