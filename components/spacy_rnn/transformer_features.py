@@ -19,6 +19,7 @@ import numpy
 import torch
 from spacy.tokens import Doc
 
+from .extras import require
 from .featurize import Window, span_windows
 from .models.transformer import WordPieceBatch
 
@@ -27,9 +28,8 @@ def tokenizer_attrs(path: str) -> Dict:
     attrs, so a saved pipeline needs neither the files nor the hub): the fast tokenizer's JSON,
     the special piece ids before and after a row's pieces, the padding id and the most pieces
     the model reads at once."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    transformers = require("transformers", "transformers", "the Transformer encoder")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise ValueError(f"{path}: the Transformer encoders need a fast tokenizer (one with character offsets)")
     backend = unpadded(tokenizer.backend_tokenizer.to_str())
@@ -37,7 +37,7 @@ def tokenizer_attrs(path: str) -> Dict:
     specials = backend.encode("a", add_special_tokens=True).ids
     at = next(i for i in range(len(specials)) if specials[i : i + len(plain)] == plain)
     prefix, suffix = specials[:at], specials[at + len(plain) :]
-    max_positions = getattr(AutoConfig.from_pretrained(path), "max_position_embeddings", 512)
+    max_positions = getattr(transformers.AutoConfig.from_pretrained(path), "max_position_embeddings", 512)
     max_length = min(tokenizer.model_max_length, max_positions)
     return {
         "tokenizer": backend.to_str(),
@@ -51,9 +51,8 @@ def tokenizer_attrs(path: str) -> Dict:
 def unpadded(tokenizer_json: str):
     """The `tokenizers.Tokenizer` of `tokenizer_json` without its padding and truncation (some
     models' files pad every text to a fixed length)."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_str(tokenizer_json)
+    tokenizers = require("tokenizers", "transformers", "the Transformer encoder")
+    tokenizer = tokenizers.Tokenizer.from_str(tokenizer_json)
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer

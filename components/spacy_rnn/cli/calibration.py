@@ -22,7 +22,9 @@ def calibration_report_cmd(
     import spacy
 
     from ..evaluation.calibration import TASKS, calibration_report, write_calibration_report
+    from ..extras import require
 
+    require("matplotlib", "reports", "calibration-report (its reliability diagram)")  # fail now, not after scoring
     if task not in TASKS:
         fail(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
     paths = dict(split_arg(arg) for arg in splits)

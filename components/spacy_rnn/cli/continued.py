@@ -32,7 +32,9 @@ def continued_training_cmd(
     dev, with gold NORP masked out (old labels), and on the original labels."""
     from ..errors import TrainingDiverged
     from ..evaluation.continued_training import continued_training_report, write_continued_report
+    from ..extras import require
 
+    require("matplotlib", "reports", "continued-training (its figure)")  # fail now, not after training
     scratch = Path(tempfile.mkdtemp(prefix="continued-")) if work_dir is None else work_dir
     try:
         report = continued_training_report(

@@ -61,7 +61,9 @@ def vectors_curve_cmd(
     import spacy
 
     from ..evaluation.vectors_curve import path_bytes, vectors_curve, write_vectors_curve
+    from ..extras import require
 
+    require("matplotlib", "reports", "vectors-curve (its figure)")  # fail now, not after the runs
     tasks = {name: (model, dev) for name, model, dev in (("ner", ner, ner_dev), ("textcat", textcat, textcat_dev))}
     for name, (model, dev) in tasks.items():
         if (model is None) != (dev is None):

@@ -86,8 +86,9 @@ def _convert(convert, dataset: str, config_name: Optional[str], split: str, outp
 
 def _load_hf_dataset(dataset: str, config_name: Optional[str], split: str):
     """A split of a dataset saved with Dataset.save_to_disk (if the folder exists) or named on the hub."""
-    import datasets
+    from ..extras import require
 
+    datasets = require("datasets", "datasets", "reading a Hugging Face dataset")
     if Path(dataset).exists():
         data = datasets.load_from_disk(dataset)
         return data[split] if isinstance(data, datasets.DatasetDict) else data

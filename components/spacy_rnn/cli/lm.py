@@ -64,11 +64,14 @@ def train_lm_cmd(
 
     from ..evaluation.lm_report import write_lm_training_report
     from ..lm.trainer import LMTrainingSettings
+    from ..extras import require
     from ..precision import use_bf16
     from ..errors import TrainingDiverged
     from ..lm.training import train_language_model
 
     overrides = parse_config_overrides(ctx.args)
+    if report_dir is not None:
+        require("matplotlib", "reports", "train-lm --report-dir (its training curves)")
     config = util.load_config(config_path, overrides=overrides, interpolate=False)
     resolved = config.interpolate()
     util.fix_random_seed(resolved["system"]["seed"])
@@ -99,9 +102,10 @@ def _lm_sentences(path: Path, text_column: str) -> List[List[str]]:
     from ..corpora.ptb import read_sentences, sentences_from_hf
 
     if path.is_dir():
-        from datasets import load_from_disk
+        from ..extras import require
 
-        return list(sentences_from_hf(load_from_disk(str(path)), column=text_column))
+        datasets = require("datasets", "datasets", "reading a Hugging Face dataset")
+        return list(sentences_from_hf(datasets.load_from_disk(str(path)), column=text_column))
     if not path.is_file():
         fail(f"corpus not found: {path}")
     try:

@@ -30,8 +30,11 @@ def train_cmd(
 
     from ..errors import TrainingDiverged
     from ..evaluation.training_report import write_training_report
+    from ..extras import require
     from ..training_loop import train_pipeline
 
+    if report_dir is not None:  # fail now, not after training
+        require("matplotlib", "reports", "train --report-dir (its training curves)")
     overrides = parse_config_overrides(ctx.args)
     log_path = output_dir / "training_log.jsonl"
     overrides["training.logger.output_file"] = str(log_path)

@@ -1,19 +1,23 @@
 """Convert Hugging Face datasets to spaCy Docs: token-level datasets (one sentence per row,
 with UPOS/XPOS tags or IOB2 entity tags) and text classification datasets (a text and a
-label column, e.g. glue/sst2, imdb, SST-5 variants)."""
+label column, e.g. glue/sst2, imdb, SST-5 variants). The datasets are `datasets.Dataset`s
+(extra `[datasets]`, imported only here when used)."""
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Union
 
-from datasets import ClassLabel, Dataset
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
+from ..extras import require
 from .conll2003 import iob2_to_spans, set_entity_spans
 from .conllu import UPOS_TAGS
 from .docbin import CorpusStats, TextcatStats, write_docbin, write_textcat_docbin
 from .textcat import BINARY_LABELS, FINE_LABELS, LABEL_ALIASES, clean_text, text_doc
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 # The "universal_dependencies" dataset keeps multi-word token lines ("don't"
 # before "do" and "n't") as extra tokens with the UPOS "_".
@@ -21,7 +25,7 @@ _MULTI_WORD_UPOS = "_"
 
 
 def docs_from_hf_tagging(
-    dataset: Dataset,
+    dataset: "Dataset",
     vocab: Vocab,
     *,
     tokens_column: str = "tokens",
@@ -63,7 +67,7 @@ def docs_from_hf_tagging(
 
 
 def docs_from_hf_ner(
-    dataset: Dataset,
+    dataset: "Dataset",
     vocab: Vocab,
     *,
     tokens_column: str = "tokens",
@@ -95,13 +99,13 @@ def docs_from_hf_ner(
 
 
 def convert_hf_tagging(
-    dataset: Dataset, output_path: Union[str, Path], **columns: str
+    dataset: "Dataset", output_path: Union[str, Path], **columns: str
 ) -> CorpusStats:
     """Convert a tagging dataset to a .spacy DocBin (see docs_from_hf_tagging)."""
     return write_docbin(docs_from_hf_tagging(dataset, Vocab(), **columns), output_path)
 
 
-def convert_hf_ner(dataset: Dataset, output_path: Union[str, Path], **columns: str) -> CorpusStats:
+def convert_hf_ner(dataset: "Dataset", output_path: Union[str, Path], **columns: str) -> CorpusStats:
     """Convert an NER dataset to a .spacy DocBin (see docs_from_hf_ner)."""
     return write_docbin(docs_from_hf_ner(dataset, Vocab(), **columns), output_path)
 
@@ -116,7 +120,7 @@ def hf_label_names(dataset, label_column: str = "label", labels: Optional[Sequen
     """
     if labels is not None:
         names = [LABEL_ALIASES.get(name, name) for name in labels]
-    elif isinstance(dataset.features[label_column], ClassLabel):
+    elif isinstance(dataset.features[label_column], _class_label()):
         names = [LABEL_ALIASES.get(name, name) for name in dataset.features[label_column].names]
     else:
         values = set(dataset.unique(label_column))
@@ -178,7 +182,7 @@ def convert_hf_text(
     return stats
 
 
-def _require_columns(dataset: Dataset, columns: List[str]) -> None:
+def _require_columns(dataset: "Dataset", columns: List[str]) -> None:
     """ValueError for a dataset without rows or without one of the columns."""
     if len(dataset) == 0:
         raise ValueError(f"Dataset has no rows (columns {dataset.column_names}): nothing to convert")
@@ -212,7 +216,12 @@ def _sentence_doc(vocab: Vocab, words: List[str], **annotation: List[str]) -> Do
 def _class_label_names(feature) -> Optional[List[str]]:
     """The label names of a sequence-of-ClassLabel feature, else None."""
     inner = getattr(feature, "feature", None)
-    return inner.names if isinstance(inner, ClassLabel) else None
+    return inner.names if isinstance(inner, _class_label()) else None
+
+
+def _class_label():
+    """`datasets.ClassLabel` (a dataset's features are checked against it)."""
+    return require("datasets", "datasets", "reading a Hugging Face dataset").ClassLabel
 
 
 def _label(names: Optional[List[str]], value):

@@ -8,6 +8,8 @@ from typing import Dict, Tuple
 import numpy
 import torch
 
+from ..extras import pyplot
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, numpy and torch; return a torch.Generator seeded with `seed` for the data."""
@@ -32,10 +34,7 @@ def finite(value):
 def new_figure(n_panels: int = 1, width: float = 6.0, height: float = 4.0, vertical: bool = False) -> Tuple[object, list]:
     """A matplotlib figure (Agg backend, no display needed) with n_panels of width x height
     inches side by side (or stacked when vertical)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the diagnostics figures")
 
     if vertical:
         fig, axes = plt.subplots(n_panels, 1, figsize=(width, height * n_panels), squeeze=False)
@@ -46,8 +45,7 @@ def new_figure(n_panels: int = 1, width: float = 6.0, height: float = 4.0, verti
 
 def save(results: Dict, fig, output_dir: Path, name: str) -> Tuple[Path, Path]:
     """Write output_dir/name.json (results) and output_dir/name.png (fig); return both paths."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("the diagnostics figures")
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path, png_path = output_dir / f"{name}.json", output_dir / f"{name}.png"
     json_path.write_text(json.dumps(finite(results), indent=2) + "\n", encoding="utf8")

@@ -25,6 +25,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from tqdm import tqdm
 
+from ..extras import pyplot, require
 from .accuracy_report import tag_gold_tokens
 from .reports import gold_docs, machine_info, markdown_table, write_json
 from .seqeval_report import doc_entities
@@ -272,11 +273,9 @@ def plot_reliability(report: Dict, png_path: Path) -> None:
     """Per measure, a reliability diagram (accuracy against mean confidence per bin, one line
     per split, with the diagonal of perfect calibration) above the share of predictions per bin
     (log scale; the splits in the same colours)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    plt = pyplot("the reliability diagram")
+    ticker = require("matplotlib.ticker", "reports", "the reliability diagram")
+    FuncFormatter, LogLocator, NullLocator = ticker.FuncFormatter, ticker.LogLocator, ticker.NullLocator
 
     measures = list(dict.fromkeys(m for entry in report["splits"].values() for m in entry["measures"]))
     fig, axes = plt.subplots(

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 import srsly
 
+from ..extras import pyplot, require
 from .core_report import directory_mib
 from .reports import machine_info, markdown_table, write_json
 
@@ -247,11 +248,9 @@ def plot_task(rows: List[Dict], task: str, png_path: Path) -> None:
     """Three panels for the rows with scores, each labelled by its family: test score (mean, sd as
     error bar), test score against one-thread CPU words/s, and size on disk split into the vectors
     table and the rest."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, StrMethodFormatter
+    plt = pyplot("the comparison figures")
+    ticker = require("matplotlib.ticker", "reports", "the comparison figures")
+    NullFormatter, StrMethodFormatter = ticker.NullFormatter, ticker.StrMethodFormatter
 
     title, metric = TASKS[task][:2]
     names = [row["family"] for row in rows]

@@ -44,6 +44,7 @@ from typing import IO, Dict, List, Optional, Sequence, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
+from ..extras import pyplot
 from .accuracy_report import tag_gold_tokens
 from .reports import machine_info, markdown_table, write_json
 from .seqeval_report import Entity, doc_entities, iob2_tags, seqeval_scores
@@ -388,10 +389,7 @@ def continued_markdown(report: Dict) -> str:
 
 def plot_continued(report: Dict, png_path: Path) -> None:
     """Grouped bars of dev F1 per label, before / A / B: old-label view and relabelled view."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the continued-training figure")
 
     views = ("old_labels", "relabelled")
     fig, axes = plt.subplots(1, len(views), figsize=(13, 4.2), sharey=True)

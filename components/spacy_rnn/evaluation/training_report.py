@@ -4,6 +4,8 @@ from typing import Dict, List
 
 import srsly
 
+from ..extras import pyplot
+
 
 def read_training_log(path: Path) -> List[Dict]:
     """One dict per evaluation: epoch, step, losses {pipe: loss}, scores {name: percent}, score,
@@ -13,10 +15,7 @@ def read_training_log(path: Path) -> List[Dict]:
 
 def plot_training_curves(log: List[Dict], png_path: Path, title: str) -> None:
     """Loss per component, every dev score and (when logged) gradient norms against the step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the training curves")
 
     steps = [entry["step"] for entry in log]
     grad_pipes = sorted({name for entry in log for name, g in entry.get("grad_norms", {}).items() if g})

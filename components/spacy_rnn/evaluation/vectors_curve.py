@@ -18,6 +18,7 @@ from spacy.language import Language
 from spacy.vectors import Vectors
 from tqdm import tqdm
 
+from ..extras import pyplot
 from ..vectors_pruning import check_vector_readers, prune_vectors, use_vectors
 from .accuracy_report import tag_gold_tokens
 from .reports import gold_docs, machine_info, markdown_table, write_json
@@ -155,10 +156,7 @@ def vectors_curve_markdown(report: Dict) -> str:
 def plot_vectors_curve(report: Dict, png_path: Path) -> None:
     """Left: each task's dev score change from the full table against rows kept (log x), with
     the tolerance and the choice; right: the table's size on disk."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the vectors size curve")
 
     levels = sorted(report["levels"], key=lambda level: level["rows"])
     rows = [level["rows"] for level in levels]

@@ -18,6 +18,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from ..extras import require
 from .encoder import RNNEncoder, RNNEncoderSettings, SequenceBatch
 from .registry import register_net
 
@@ -115,18 +116,20 @@ class RNNOverTransformerBatch:
 
 def load_pretrained(path: str) -> nn.Module:
     """The Hugging Face model at `path` (a folder or a hub name) with its pretrained weights."""
-    from transformers import AutoModel
-
-    return AutoModel.from_pretrained(path)
+    return _transformers().AutoModel.from_pretrained(path)
 
 
 def model_from_config(hf_config: Dict) -> nn.Module:
     """A Hugging Face model of the architecture `hf_config` (a `PretrainedConfig.to_dict()`)
     describes, randomly initialised: no hub or file access."""
-    from transformers import AutoConfig, AutoModel
-
+    transformers = _transformers()
     values = dict(hf_config)
-    return AutoModel.from_config(AutoConfig.for_model(values.pop("model_type"), **values))
+    return transformers.AutoModel.from_config(transformers.AutoConfig.for_model(values.pop("model_type"), **values))
+
+
+def _transformers():
+    """The `transformers` library (extra `[transformers]`)."""
+    return require("transformers", "transformers", "the Transformer encoder")
 
 
 @register_net
@@ -300,8 +303,8 @@ def save_random_bert(path, words, hidden_size: int = 16, layers: int = 2, zero_c
     access), for plumbing checks (tests, `check-gpu`): its vocabulary is the special pieces, the
     letters, ##letters and the lowercased `words`. zero_context: attention outputs and position
     embeddings zeroed, so each piece's state depends on that piece alone. Returns `path`."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
+    transformers = _transformers()
+    BertConfig, BertModel, BertTokenizerFast = transformers.BertConfig, transformers.BertModel, transformers.BertTokenizerFast
     letters = "abcdefghijklmnopqrstuvwxyz"
     vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters), *sorted({w.lower() for w in words})]))
     torch.manual_seed(0)
