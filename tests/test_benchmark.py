@@ -1,5 +1,6 @@
-"""The speed benchmark's parts: inference precisions, thread settings, the peer check, the texts'
-record, accuracy, the profile's stages and the report. Nothing here is timed."""
+"""The speed benchmark's parts: the variants (the pipeline as loaded and config overrides of its
+inference settings), thread settings, the peer check, the texts' record, accuracy, the profile's
+stages, the CPU record and the report. Nothing here is timed."""
 import hashlib
 import json
 import os
@@ -13,12 +14,13 @@ from spacy.tokens import DocBin
 
 from helpers import ENTITY_SENTENCES, TAGGED_SENTENCES, TEXTS, annotations, make_ner_nlp, make_tagger_nlp, train_ner, train_tagger, tagged_examples
 from spacy_rnn.evaluation.benchmark import (
-    Variant, accuracy, entity_agreement, input_projection_share, make_variants, peer_check, profile_stages,
-    read_texts, repeat_texts, summarize_runs, thread_settings, torch_threads, write_benchmark_report,
+    ARM_FLAGS, X86_FLAGS, Variant, accuracy, cpu_line, cpu_record, entity_agreement, input_projection_share, load_ours,
+    loaded_variant, make_variants, peer_check, profile_stages, read_texts, repeat_texts, summarize_runs, thread_settings,
+    torch_threads, write_benchmark_report,
 )
-from spacy_rnn.inference import set_inference_precision
+from spacy_rnn.inference import applied_settings
 from spacy_rnn.precision import bf16_supported
-from spacy_rnn.layers import get_torch_net
+from spacy_rnn.layers import get_inference_net, get_torch_net
 from spacy_rnn.models.formwise_rnn import FormwiseRNN
 
 SENTENCES = TEXTS + [words for words, _, _ in TAGGED_SENTENCES] + [text for text, _ in ENTITY_SENTENCES]
@@ -30,82 +32,92 @@ def file_hashes(folder: Path):
 
 @pytest.fixture(scope="module")
 def saved_pipelines(tmp_path_factory):
+    """A tiny tagger and recognizer saved with their default inference settings (int8, per form)."""
     folder = tmp_path_factory.mktemp("pipelines")
     train_tagger(make_tagger_nlp()).to_disk(folder / "tagger")
     train_ner(make_ner_nlp()).to_disk(folder / "ner")
     return folder
 
 
+def float_annotations(path: Path, name: str):
+    """The annotations of the pipeline as trained: float32, per-token projection."""
+    nlp = spacy.load(path, config={"components": {name: {"precision": "float32", "input_projection": "token"}}})
+    return [annotations(doc) for doc in nlp.pipe(SENTENCES)]
+
+
+def label_agreement(found, expected):
+    tokens = [(a, b) for doc_found, doc_expected in zip(found, expected) for a, b in zip(doc_found[0], doc_expected[0])]
+    return sum(a == b for a, b in tokens) / len(tokens)
+
+
 @pytest.mark.parametrize("projection", ["token", "form"])
 @pytest.mark.parametrize("name", ["tagger", "ner"])
 def test_int8_predicts_the_float_labels_and_leaves_the_model_file_untouched(saved_pipelines, name, projection):
     before = file_hashes(saved_pipelines / name)
-    expected = [annotations(doc) for doc in spacy.load(saved_pipelines / name).pipe(SENTENCES)]
-    nlp = spacy.load(saved_pipelines / name)
-    assert set_inference_precision(nlp, "int8", projection) == [name]
-    rnn = get_torch_net(nlp.get_pipe(name).model).encoder.rnn
+    expected = float_annotations(saved_pipelines / name, name)
+    nlp = load_ours(saved_pipelines / name, Variant("int8", None, projection))
+    assert applied_settings(nlp.get_pipe(name).model) == {"precision": "int8", "input_projection": projection}
+    rnn = get_inference_net(nlp.get_pipe(name).model).encoder.rnn
     quantized = [rnn] if projection == "token" else [rnn.input_projection, *rnn.recurrent]
     assert all(type(module).__module__.startswith("torch.ao.nn.quantized.dynamic") for module in quantized)
-    found = [annotations(doc) for doc in nlp.pipe(SENTENCES)]
-    tokens = [(a, b) for doc_found, doc_expected in zip(found, expected) for a, b in zip(doc_found[0], doc_expected[0])]
-    assert sum(a == b for a, b in tokens) >= 0.95 * len(tokens)
+    assert label_agreement([annotations(doc) for doc in nlp.pipe(SENTENCES)], expected) >= 0.95
     assert file_hashes(saved_pipelines / name) == before
 
 
 @pytest.mark.parametrize("name", ["tagger", "ner"])
 def test_the_per_form_projection_predicts_what_the_trained_model_predicts(saved_pipelines, name):
-    expected = [annotations(doc) for doc in spacy.load(saved_pipelines / name).pipe(SENTENCES)]
-    nlp = spacy.load(saved_pipelines / name)
-    set_inference_precision(nlp, "float32", "form")
-    assert isinstance(get_torch_net(nlp.get_pipe(name).model).encoder.rnn, FormwiseRNN)
-    assert [annotations(doc) for doc in nlp.pipe(SENTENCES)] == expected
+    nlp = load_ours(saved_pipelines / name, Variant("float32", None, "form"))
+    assert isinstance(get_inference_net(nlp.get_pipe(name).model).encoder.rnn, FormwiseRNN)
+    assert [annotations(doc) for doc in nlp.pipe(SENTENCES)] == float_annotations(saved_pipelines / name, name)
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="no native bf16 on this CPU")
 def test_bf16_predicts_the_float_labels(saved_pipelines):
-    expected = [annotations(doc) for doc in spacy.load(saved_pipelines / "ner").pipe(SENTENCES)]
-    nlp = spacy.load(saved_pipelines / "ner")
-    set_inference_precision(nlp, "bf16")
+    expected = float_annotations(saved_pipelines / "ner", "ner")
+    nlp = load_ours(saved_pipelines / "ner", Variant("bf16", None, "token"))
     outputs = nlp.get_pipe("ner").model.predict([nlp(SENTENCES[0])])
     assert outputs["tags"][0].dtype == torch.float32
-    found = [annotations(doc) for doc in nlp.pipe(SENTENCES)]
-    tokens = [(a, b) for doc_found, doc_expected in zip(found, expected) for a, b in zip(doc_found[0], doc_expected[0])]
-    assert sum(a == b for a, b in tokens) >= 0.95 * len(tokens)
+    assert label_agreement([annotations(doc) for doc in nlp.pipe(SENTENCES)], expected) >= 0.95
 
 
-def test_float32_per_token_changes_nothing_and_bad_requests_are_refused(saved_pipelines, trained_textcat_nlp):
-    nlp = spacy.load(saved_pipelines / "tagger")
-    net = get_torch_net(nlp.get_pipe("tagger").model)
-    assert set_inference_precision(nlp, "float32", "token") == ["tagger"]
-    assert get_torch_net(nlp.get_pipe("tagger").model) is net
-    with pytest.raises(ValueError, match="already converted to float32"):
-        set_inference_precision(nlp, "int8")
-    fresh = spacy.load(saved_pipelines / "tagger")
-    with pytest.raises(ValueError, match="precision must be one of"):
-        set_inference_precision(fresh, "fp16")
-    with pytest.raises(ValueError, match="input_projection must be one of"):
-        set_inference_precision(fresh, "int8", "word")
-    with pytest.raises(ValueError, match="text classifiers"):
-        set_inference_precision(trained_textcat_nlp, "int8", "token")
+def test_float32_per_token_runs_the_trained_module(saved_pipelines):
+    nlp = load_ours(saved_pipelines / "tagger", Variant("float32", None, "token"))
+    model = nlp.get_pipe("tagger").model
+    assert get_inference_net(model) is get_torch_net(model)
 
 
-def test_int8_text_classifier_with_the_per_form_projection_keeps_its_decisions(trained_textcat_nlp, tmp_path):
+@pytest.mark.parametrize("projection", ["form", "token"])
+def test_int8_text_classifier_keeps_its_decisions(trained_textcat_nlp, tmp_path, projection):
     texts = ["I loved this film .", "It was dull and far too long .", "An excellent cast .", ""]
     expected = [doc.cats for doc in trained_textcat_nlp.pipe(texts)]
     trained_textcat_nlp.to_disk(tmp_path / "textcat")
-    nlp = spacy.load(tmp_path / "textcat")
-    set_inference_precision(nlp, "int8", "form")
+    nlp = load_ours(tmp_path / "textcat", Variant("int8", None, projection))
+    assert applied_settings(nlp.get_pipe("textcat").model) == {"precision": "int8", "input_projection": projection}
     found = [doc.cats for doc in nlp.pipe(texts)]
     for cats, reference in zip(found, expected):
         assert max(cats, key=cats.get) == max(reference, key=reference.get)
         assert cats == pytest.approx(reference, abs=0.05)
 
 
-def test_variants_cover_confidences_only_for_a_recognizer(saved_pipelines):
-    assert make_variants(saved_pipelines / "tagger", ["float32", "int8"], [True, False]) == [Variant("float32"), Variant("int8")]
-    variants = make_variants(saved_pipelines / "ner", ["int8"], [True, False], ["form", "token"])
+def test_the_headline_variant_is_the_pipeline_as_loaded(saved_pipelines):
+    loaded = loaded_variant(load_ours(saved_pipelines / "ner"))
+    assert loaded == Variant("int8", True, "form", as_loaded=True)
+    assert loaded.name == "int8, per-form projection, confidences on (as loaded)"
+    assert load_ours(saved_pipelines / "ner", loaded).get_pipe("ner").cfg["precision"] == "int8"
+    overridden = load_ours(saved_pipelines / "ner", Variant("float32", False, "token"))
+    assert overridden.get_pipe("ner").cfg["confidences"] is False
+    assert applied_settings(overridden.get_pipe("ner").model) == {"precision": "float32", "input_projection": "token"}
+    assert loaded_variant(overridden) == Variant("float32", False, "token", as_loaded=True)
+
+
+def test_variants_start_as_loaded_and_cover_confidences_only_for_a_recognizer(saved_pipelines):
+    tagger = saved_pipelines / "tagger"
+    loaded = loaded_variant(load_ours(tagger))
+    assert make_variants(tagger, loaded, ["float32", "int8"], [True, False]) == [Variant("int8", None, "form", as_loaded=True), Variant("float32")]
+    ner = saved_pipelines / "ner"
+    variants = make_variants(ner, loaded_variant(load_ours(ner)), ["int8"], [True, False], ["form", "token"])
     assert [variant.name for variant in variants] == [
-        "int8, per-form projection, confidences on", "int8, per-form projection, confidences off",
+        "int8, per-form projection, confidences on (as loaded)", "int8, per-form projection, confidences off",
         "int8, per-token projection, confidences on", "int8, per-token projection, confidences off",
     ]
 
@@ -113,8 +125,21 @@ def test_variants_cover_confidences_only_for_a_recognizer(saved_pipelines):
 def test_variants_of_a_transformer_pipeline_name_no_input_projection(tmp_path):
     config = {"components": {"textcat": {"factory": "lstm_textcat", "model": {"encoder": {"@architectures": "spacy_rnn.TransformerEncoder.v1"}}}}}
     Config(config).to_disk(tmp_path / "config.cfg")
-    variants = make_variants(tmp_path, ["float32"], [True], ["form", "token"])
-    assert variants == [Variant("float32", None, None)] and variants[0].name == "float32"
+    loaded = Variant("float32", None, "token", as_loaded=True)
+    variants = make_variants(tmp_path, loaded, ["float32"], [True], ["form", "token"])
+    assert variants == [Variant("float32", None, None, as_loaded=True)] and variants[0].name == "float32 (as loaded)"
+
+
+def test_the_cpu_record_names_the_model_and_the_flags_that_matter():
+    cpu = cpu_record()
+    assert cpu["model"] and set(cpu["flags"]) in (set(X86_FLAGS), set(ARM_FLAGS))
+    assert cpu["torch_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert cpu["quantized_engine"] == torch.backends.quantized.engine
+    if Path("/proc/cpuinfo").exists():
+        words = set(Path("/proc/cpuinfo").read_text().split())
+        assert cpu["flags"] == {flag: flag in words for flag in cpu["flags"]}
+    record = {"model": "Intel Xeon", "flags": {"avx2": True, "avx512f": True, "avx512_bf16": False}, "torch_capability": "AVX512", "quantized_engine": "x86"}
+    assert cpu_line(record) == "CPU Intel Xeon; flags avx2, avx512f (not avx512_bf16); torch CPU capability AVX512, quantized engine x86"
 
 
 def test_thread_settings_are_recorded_and_restored(monkeypatch):
@@ -204,47 +229,58 @@ def test_input_projection_share_of_a_two_layer_bilstm():
     assert input_projection_share(net) == round(2000 / (2000 + 400 + 800 + 400), 3)
 
 
+LOADED, OTHER = "int8 (as loaded)", "float32"
+CPU = {"model": "AMD EPYC 9654", "flags": {"avx2": True, "avx512f": True, "avx512_vnni": True, "avx512_bf16": True, "amx_bf16": False},
+       "torch_capability": "AVX512", "quantized_engine": "x86"}
+CPU_LINE = ("CPU AMD EPYC 9654; flags avx2, avx512f, avx512_vnni, avx512_bf16 (not amx_bf16); torch CPU capability AVX512, "
+            "quantized engine x86")
 REPORT = {
     "unsupported_precisions": {"bf16": "unsupported (no native bf16 instructions on this CPU)"},
     "texts": {"path": "corpus/x.spacy", "sha256": "ab" * 32, "n_texts": 2, "n_chars": 30, "n_sentences": 3},
     "speed": {
         "model": "training/ner/model-best", "model_components": ["ner"], "peer": "en_core_web_sm", "peer_components": ["ner"],
-        "peer_ops": "NumpyOps", "n_texts": 2, "n_words": 12, "repeats": 3, "batch_size": 256,
-        "variants": [{"name": "float32", "precision": "float32", "confidences": None}, {"name": "int8", "precision": "int8", "confidences": None}],
-        "headline": "one thread each; ours float32", "words_per_second": {"ours": 3000, "peer": 1000}, "speed_ratio": 3.0,
+        "peer_ops": "NumpyOps", "n_texts": 2, "n_words": 12, "repeats": 3, "batch_size": 256, "cpu": CPU,
+        "variants": [
+            {"name": LOADED, "precision": "int8", "confidences": None, "input_projection": None, "as_loaded": True},
+            {"name": OTHER, "precision": "float32", "confidences": None, "input_projection": None, "as_loaded": False},
+        ],
+        "headline": f"one thread each; ours {LOADED}", "words_per_second": {"ours": 4000, "peer": 1000}, "speed_ratio": 4.0,
         "one_thread": {
             "ours_threads": {"torch_threads": 1, "torch_interop_threads": 2, "OMP_NUM_THREADS": "1"}, "peer_n_process": 1,
-            "words_per_second": {"float32": 3000, "int8": 4000, "peer": 1000}, "speed_ratio": {"float32": 3.0, "int8": 4.0},
+            "words_per_second": {LOADED: 4000, OTHER: 3000, "peer": 1000}, "speed_ratio": {LOADED: 4.0, OTHER: 3.0},
         },
         "all_cores": {
             "ours_threads": {"torch_threads": 2, "torch_interop_threads": 2}, "peer_n_process": 2, "copies": 7, "n_texts": 14,
-            "n_sentences": 21, "n_words": 84, "words_per_second": {"float32": 5000, "int8": 6000, "peer": 2500},
-            "speed_ratio": {"float32": 2.0, "int8": 2.4},
+            "n_sentences": 21, "n_words": 84, "words_per_second": {LOADED: 6000, OTHER: 5000, "peer": 2500},
+            "speed_ratio": {LOADED: 2.4, OTHER: 2.0},
         },
         "peer_check": {"components": ["ner"], "reference_components": ["tok2vec", "ner"], "peer_entities_identical": True,
                        "n_entities": 5, "n_entities_reference": 5, "n_texts_differing": 0},
     },
-    "accuracy": {"split": "corpus/dev.spacy", "scores": {"float32": {"ents_f": 90.5}, "int8": {"ents_f": 90.42}}},
+    "accuracy": {"split": "corpus/dev.spacy", "scores": {LOADED: {"ents_f": 90.5}, OTHER: {"ents_f": 90.42}}},
     "profile": {
         name: {"n_words": 12, "distinct_forms_per_token": 0.5, "input_projection_share": 0.6,
                "stages": {"tokenizer": 0.1, "ner: encoder: LSTM": 0.3, "other (spaCy's pipe loop)": 0.1}}
-        for name in ("float32", "int8")
+        for name in (LOADED, OTHER)
     },
-    "memory": {"precision": "float32", "n_chars": 1000, "n_tokens": 200, "n_tokens_annotated": 200, "seconds": 0.1,
+    "memory": {"precision": LOADED, "n_chars": 1000, "n_tokens": 200, "n_tokens_annotated": 200, "seconds": 0.1,
                "rss_after_load_mib": 100.0, "peak_rss_mib": 120.0, "peak_increase_mib": 20.0},
 }
 
 
-def test_report_labels_the_thread_settings_and_lists_every_measurement(tmp_path):
+def test_report_labels_the_thread_settings_the_cpu_and_lists_every_measurement(tmp_path):
     write_benchmark_report(json.loads(json.dumps(REPORT)), tmp_path)
     assert json.loads((tmp_path / "speed.json").read_text())["machine"]["cpu_count"] == os.cpu_count()
     text = (tmp_path / "speed.md").read_text()
-    assert "**Headline (one thread each; ours float32): 3,000 vs 1,000 words/s, ratio 3.00**" in text
+    assert f"**Headline (one thread each; ours int8 (as loaded)): 4,000 vs 1,000 words/s, ratio 4.00** ({CPU_LINE})" in text
     assert "## One thread each (headline)" in text and "Ours: torch 1 threads (interop 2); OMP_NUM_THREADS=1." in text
-    assert "| ours | ner | int8 | 4,000 | 4.00 |" in text and "| en_core_web_sm | ner |  | 1,000 | 1.00 |" in text
-    assert "## All cores" in text and "`nlp.pipe(n_process=2)`" in text and "| ours | ner | int8 | 6,000 | 2.40 |" in text
+    assert "| ours | ner | int8 (as loaded) | 4,000 | 4.00 |" in text and "| ours | ner | float32 | 3,000 | 3.00 |" in text
+    assert "| en_core_web_sm | ner |  | 1,000 | 1.00 |" in text
+    assert "## All cores" in text and "`nlp.pipe(n_process=2)`" in text and "| ours | ner | float32 | 5,000 | 2.00 |" in text
     assert "are identical to those with tok2vec + ner on these texts (5 vs 5 entities)" in text
-    assert "| int8 | 90.42 (-0.08) |" in text and "(dev; gold tokens" in text
+    assert "| float32 | 90.42 (-0.08) |" in text and "(dev; gold tokens" in text
     assert "| ner: encoder: LSTM | 300 ms (60%) | 300 ms (60%) |" in text and "| total | 500 ms | 500 ms |" in text
     assert "Not benchmarked: bf16, unsupported (no native bf16 instructions on this CPU)." in text
-    assert "(float32)" in text and "+20.0 MiB" in text
+    assert "(int8 (as loaded))" in text and "+20.0 MiB" in text
+    # the CPU next to every speed figure: headline, both speed tables, the profile and the memory
+    assert text.count(CPU_LINE) == 5

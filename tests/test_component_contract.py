@@ -189,9 +189,14 @@ def test_seeded_training_is_reproducible(component):
 
 
 def test_disk_round_trip_gives_identical_predictions(component, nlp, tmp_path):
+    """The annotations as loaded (with the component's inference settings, spacy_rnn.inference)
+    are those of the trained pipeline, and loaded as trained (float32, per token) its outputs
+    are identical: the trained weights are what is saved."""
     nlp.to_disk(tmp_path / "nlp")
     loaded = spacy.load(tmp_path / "nlp")
     assert [annotations(loaded(t)) for t in TEXTS] == [annotations(nlp(t)) for t in TEXTS]
+    as_trained = {"precision": "float32", "input_projection": "token"}
+    loaded = spacy.load(tmp_path / "nlp", config={"components": {component.pipe: as_trained}})
     original = nlp.get_pipe(component.pipe).model.predict([nlp.make_doc(TEXTS[0])])
     reloaded = loaded.get_pipe(component.pipe).model.predict([loaded.make_doc(TEXTS[0])])
     for head in original:

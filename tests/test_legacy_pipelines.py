@@ -46,11 +46,20 @@ def assert_same(actual, expected, where):
         assert actual == expected and type(actual) is type(expected), f"{where}: {actual!r} != {expected!r}"
 
 
+# The expected predictions were made as trained: float32, per-token input projection. Loaded
+# without overrides, the components run their default inference settings (spacy_rnn.inference;
+# tests/test_inference_settings.py).
+AS_TRAINED = {"precision": "float32", "input_projection": "token"}
+
+
 @pytest.fixture(scope="module", params=sorted(FIELDS))
 def legacy(request):
     kind = request.param
     record = EXPECTED["pipelines"][kind]
-    return kind, spacy.load(LEGACY / record["path"]), record["samples"]
+    path = LEGACY / record["path"]
+    components = spacy.util.load_config(path / "config.cfg")["components"]
+    converted = {name: AS_TRAINED for name, block in components.items() if block.get("factory") in ("bilstm_tagger", "bilstm_crf_ner", "lstm_textcat")}
+    return kind, spacy.load(path, config={"components": converted}), record["samples"]
 
 
 def test_every_legacy_pipeline_has_its_expected_predictions():

@@ -6,7 +6,7 @@ import numpy
 import pytest
 import torch
 from spacy.tokens import Doc, Span
-from spacy.training import Example
+from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo
 
 from spacy_rnn.layers import get_torch_net
 from spacy_rnn.models.crf import tag_constraints
@@ -58,6 +58,32 @@ def test_any_emissions_decode_to_valid_entities(trained_ner_nlp):
         assert all(allowed["allowed_transitions"][a][b] for a, b in zip(ids, ids[1:]))
     pipe.set_annotations(docs, tag_ids)
     assert sum(len(doc.ents) for doc in docs) > 0
+
+
+@pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
+def test_decoded_tags_are_read_as_spacy_reads_them(scheme):
+    """`tag_spans` (the fast reader that entities and their confidences share) gives exactly
+    spaCy's spans for any valid tag sequence, adjacent entities of one type included."""
+    pipe = make_ner_nlp(tag_scheme=scheme).get_pipe("ner")
+    pipe.initialize(lambda: entity_examples(make_ner_nlp(tag_scheme=scheme)))
+    tags = pipe.tags
+    rng = numpy.random.default_rng(0)
+    for _ in range(200):
+        sequence = []
+        while len(sequence) < 30:
+            label = rng.choice(["LOC", "ORG", "PER", "O"])
+            if label == "O":
+                sequence.append("O")
+                continue
+            n = int(rng.integers(1, 4))
+            if scheme == "BILUO":
+                sequence += [f"U-{label}"] if n == 1 else [f"B-{label}"] + [f"I-{label}"] * (n - 2) + [f"L-{label}"]
+            else:
+                sequence += [f"B-{label}"] + [f"I-{label}"] * (n - 1)
+        doc = Doc(pipe.vocab, words=[f"w{i}" for i in range(len(sequence))])
+        biluo = sequence if scheme == "BILUO" else iob_to_biluo(sequence)
+        expected = [(span.start, span.end, span.label_) for span in biluo_tags_to_spans(doc, biluo)]
+        assert pipe.tag_spans(numpy.array([tags.index(tag) for tag in sequence])) == expected
 
 
 def test_whitespace_tokens_are_never_in_entities(trained_ner_nlp):

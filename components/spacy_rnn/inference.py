@@ -1,48 +1,63 @@
-"""Inference settings of a loaded pipeline's torch components: the precision, float32 (as
-trained), int8 (dynamic quantisation of the recurrent layers) or bf16 (autocast), and where the
-first recurrent layer's input projection runs, once per token (as trained) or once per distinct
-word form of a batch (`spacy_rnn.models.formwise_rnn`; the same states within float tolerance).
+"""Inference settings of the torch components (`bilstm_tagger`, `bilstm_crf_ner`,
+`lstm_textcat`): each has `precision` and `input_projection` in its config, saved with the
+pipeline and applied by `spacy.load` after the weights are read (`TorchPipe.from_disk` /
+`from_bytes`); `spacy.load(path, config={"components": {name: {"precision": ...}}})` overrides
+them.
 
-`set_inference_precision(nlp, precision, input_projection)` converts the torch module of every
-component built on `spacy_rnn.layers.TorchModel` in memory, for prediction only: the files the
-pipeline was loaded from are not touched, and a converted pipeline is not meant to be trained or
-saved (load the pipeline again for that).
+- precision "float32": the trained weights; "int8": `torch.ao.quantization.quantize_dynamic` of
+  the recurrent layers (nn.LSTM and nn.GRU, and a `FormwiseRNN`'s linear layers: int8 weights,
+  activations quantised on the fly; embeddings, the character CNN, Transformers and the linear
+  heads stay float32); "bf16": the module's forward runs under CPU/GPU bf16 autocast (weights
+  float32, matrix products bf16) and returns float32 outputs, so decoding (CRF Viterbi,
+  confidences) is unchanged.
+- input_projection "form": the first recurrent layer's input projection runs once per distinct
+  word form of a batch (`spacy_rnn.models.formwise_rnn`; the same states within float
+  tolerance), for an `RNNEncoder` (an RNN over Transformer features keeps it per token: its
+  inputs are contextual); "token": once per token, as trained.
 
-- form (the default): each encoder that is an `RNNEncoder` (the tagger's, the recognizer's, the
-  text classifier's) gets a `FormwiseRNN` copy of its recurrent layers. An RNN reading
-  Transformer features (`RNNOverTransformer`) keeps the per-token projection: its inputs are
-  contextual, not functions of the word form.
+The conversion makes an *inference copy* of the trained module (`inference_copy`; unconverted
+submodules are shared with it, not copied) that prediction runs (`spacy_rnn.layers`). The
+trained float32 module stays the component's: training updates it (and drops the copy) and
+`to_disk`/`to_bytes` save it with the settings, so a loaded pipeline saves and loads again to
+the same predictions.
 
-- int8: `torch.ao.quantization.quantize_dynamic` on a copy of the module replaces its nn.LSTM
-  and nn.GRU layers by ones with int8 weights whose activations are quantised on the fly. The
-  linear heads stay float32 (`TaggerNet.forward` reads its first head's `weight.device`, which a
-  quantised linear layer does not have), and so do embeddings and the character CNN (dynamic
-  quantisation has no kernels for them). A `FormwiseRNN`'s linear layers (input projection and
-  hidden-to-hidden weights) are quantised too. With the per-token projection, text classifiers
-  are refused: their encoder reads the LSTM's float weights directly (`RNNEncoder.run_padded`).
-- bf16: the module's forward runs under `torch.autocast("cpu", dtype=torch.bfloat16)` (the
-  weights stay float32; matrix products run in bf16) and its outputs are returned as float32,
-  so decoding (CRF Viterbi, confidences) is unchanged. Only on CPUs with native bf16
-  (`spacy_rnn.precision.bf16_supported`; elsewhere a ValueError says so).
+bf16 follows `spacy_rnn.precision`'s rule: only where the device runs it natively
+(`spacy_rnn.precision.bf16_supported`); a component whose config asks for it elsewhere fails
+to load with a ValueError that says so. int8 runs only on the CPU with a quantized engine that
+works in this process (`int8_unavailable`); elsewhere the component runs float32 and that is
+logged once.
 """
 import copy
+import functools
+import logging
 import warnings
 from functools import partial
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 from spacy.language import Language
 from torch import nn
 
-from .layers import get_torch_net
-from .models.classifier import TextClassifierNet
+from . import precision as mixed_precision
+from .layers import get_inference_net, get_torch_net
 from .models.encoder import RNNEncoder
 from .models.formwise_rnn import FormwiseRNN
-from .precision import bf16_autocast, use_bf16
 
 PRECISIONS = ("float32", "int8", "bf16")
 INPUT_PROJECTIONS = ("form", "token")
 QUANTIZED_LAYERS = {nn.LSTM, nn.GRU}
+# What `spacy.load` gives a module it does not convert.
+TRAINED_SETTINGS = {"precision": "float32", "input_projection": "token"}
+
+logger = logging.getLogger("spacy_rnn")
+
+
+def check_settings(precision: str, input_projection: str) -> None:
+    """ValueError for an unknown precision or input projection."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if input_projection not in INPUT_PROJECTIONS:
+        raise ValueError(f"input_projection must be one of {INPUT_PROJECTIONS}, not {input_projection!r}")
 
 
 def torch_components(nlp: Language) -> List[str]:
@@ -54,53 +69,124 @@ def torch_components(nlp: Language) -> List[str]:
     ]
 
 
-def set_inference_precision(nlp: Language, precision: str, input_projection: str = "form") -> List[str]:
-    """Convert the torch module of each torch component of the loaded pipeline to `precision`
-    ("float32": the trained weights) with the first layer's input projection computed per
-    distinct word form ("form") or per token ("token": float32 is then no change), and return
-    the names of the components converted. ValueError for an unknown precision or projection,
-    bf16 on a CPU without native bf16, int8 on a text classifier with the per-token projection,
-    or a component that was already converted."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-    if input_projection not in INPUT_PROJECTIONS:
-        raise ValueError(f"input_projection must be one of {INPUT_PROJECTIONS}, not {input_projection!r}")
-    if precision == "bf16":
-        use_bf16("bf16", "cpu", name="precision")
-    names = torch_components(nlp)
-    for name in names:
-        model = nlp.get_pipe(name).model
-        net = get_torch_net(model)
-        if getattr(net, "inference_precision", None) is not None:
-            raise ValueError(f"[{name}] is already converted to {net.inference_precision}; load the pipeline again")
-        if precision == "int8" and input_projection == "token" and isinstance(net, TextClassifierNet):
-            raise ValueError(f"[{name}] int8 needs input_projection='form' for text classifiers (their per-token encoder reads the float LSTM weights)")
-        if input_projection == "form" and isinstance(getattr(net, "encoder", None), RNNEncoder):
-            net = copy.deepcopy(net).eval()
-            net.encoder.rnn = FormwiseRNN(net.encoder.rnn)
-        if precision == "int8":
-            net = quantize_int8(net)
-        elif precision == "bf16":
-            net.forward = partial(_bf16_forward, net.forward)
-        net.inference_precision = precision
-        model.shims[0]._model = net
-    return names
+def applied_settings(model) -> Dict[str, str]:
+    """The precision and input projection a `TorchModel`'s predictions run with now (after any
+    int8 fallback; float32 per token when the module was not converted)."""
+    return dict(getattr(get_inference_net(model), "inference_settings", TRAINED_SETTINGS))
+
+
+def inference_copy(net: nn.Module, precision: str, input_projection: str, name: str = "") -> Optional[nn.Module]:
+    """The trained module `net` converted to `precision` with its first recurrent layer's input
+    projection per `input_projection`, in eval mode, with `inference_settings` (what was
+    applied); None when that is `net` unchanged (float32 per token, or nothing to convert).
+    `net` is not modified. ValueError (naming the component `name`) for bf16 where the device
+    has no native bf16."""
+    check_settings(precision, input_projection)
+    device = next(net.parameters()).device
+    where = f"[{name}] " if name else ""
+    if precision == "bf16" and not mixed_precision.bf16_supported(str(device)):
+        raise ValueError(
+            f"{where}precision = \"bf16\" needs native bf16 on {device} (a CPU with avx512_bf16 or amx_bf16, or a GPU "
+            f"with bf16 support; spacy_rnn.precision.bf16_supported), which this machine lacks: load the pipeline with "
+            f"precision \"int8\" or \"float32\", e.g. spacy.load(path, config={{\"components\": {{\"{name or '<name>'}\": "
+            f"{{\"precision\": \"int8\"}}}}}})"
+        )
+    if precision == "int8":
+        reason = int8_unavailable(device)
+        if reason:
+            _log_int8_fallback(reason)
+            precision = "float32"
+    converted = net
+    applied = dict(TRAINED_SETTINGS)
+    if input_projection == "form" and isinstance(getattr(net, "encoder", None), RNNEncoder):
+        converted = replace_module(converted, "encoder.rnn", FormwiseRNN)
+        applied["input_projection"] = "form"
+    if precision == "int8":
+        quantized = quantize_int8(converted)
+        if quantized is not converted:
+            converted = quantized
+            applied["precision"] = "int8"
+    elif precision == "bf16":
+        converted = copy.copy(converted)  # its own forward; every submodule shared
+        converted.forward = partial(_bf16_forward, converted.forward, device.type)
+        applied["precision"] = "bf16"
+    if converted is net:
+        return None
+    converted.eval()
+    converted.inference_settings = applied
+    return converted
+
+
+def int8_unavailable(device: torch.device) -> Optional[str]:
+    """Why dynamic int8 quantisation cannot run a module on `device` in this process, or None
+    when it can."""
+    if torch.device(device).type != "cpu":
+        return f"dynamic quantisation runs on the CPU only, not on {torch.device(device).type}"
+    quantized = torch.backends.quantized
+    engines = [engine for engine in quantized.supported_engines if engine != "none"]
+    if not engines or quantized.engine == "none":
+        return f"torch has no quantized engine for this platform (engine {quantized.engine!r}, supported {list(quantized.supported_engines)})"
+    if not _int8_runs(quantized.engine):
+        return f"the quantized engine {quantized.engine!r} fails to run a dynamically quantised LSTM here"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _int8_runs(engine: str) -> bool:
+    """Whether a tiny quantised `FormwiseRNN` (int8 linear layers and LSTM) runs with `engine`
+    (an engine may be present but lack these kernels)."""
+    try:
+        rnn = quantize_int8(FormwiseRNN(nn.LSTM(4, 4, num_layers=2, batch_first=True)))
+        rnn(torch.zeros(1, 4), torch.zeros(1, 2, dtype=torch.long), torch.tensor([2]))
+    except (RuntimeError, NotImplementedError, AssertionError):
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _log_int8_fallback(reason: str) -> None:
+    logger.warning("int8 inference is not available (%s): the components configured for int8 run float32", reason)
 
 
 def quantize_int8(net: nn.Module) -> nn.Module:
-    """A copy of `net` in eval mode whose LSTM/GRU layers, and the linear layers of its
-    `FormwiseRNN`s, have dynamically quantised int8 weights."""
+    """`net` with dynamically quantised int8 copies of its nn.LSTM and nn.GRU layers and of its
+    `FormwiseRNN`s (their linear and recurrent layers), in eval mode; its other submodules are
+    shared with `net`, which is not modified. `net` itself when it has no such layer."""
+    targets: List[str] = []
+    for path, module in net.named_modules():
+        inside = any(path.startswith(f"{target}.") or target == "" for target in targets)
+        if not inside and (isinstance(module, FormwiseRNN) or type(module) in QUANTIZED_LAYERS):
+            targets.append(path)
+    for path in targets:
+        net = replace_module(net, path, _quantized)
+    return net
+
+
+def _quantized(module: nn.Module) -> nn.Module:
+    holder = nn.Sequential(copy.deepcopy(module)).eval()
+    layers = {nn.Linear, *QUANTIZED_LAYERS} if isinstance(module, FormwiseRNN) else QUANTIZED_LAYERS
     with warnings.catch_warnings():
         # torch >= 2.10 marks eager-mode quantisation deprecated (in favour of torchao) but still ships it
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize.* deprecated", category=UserWarning)
-        net = torch.ao.quantization.quantize_dynamic(copy.deepcopy(net).eval(), QUANTIZED_LAYERS, dtype=torch.qint8)
-        for module in [m for m in net.modules() if isinstance(m, FormwiseRNN)]:
-            torch.ao.quantization.quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8, inplace=True)
-        return net
+        torch.ao.quantization.quantize_dynamic(holder, layers, dtype=torch.qint8, inplace=True)
+    return holder[0]
 
 
-def _bf16_forward(forward, *args, **kwargs) -> Dict[str, torch.Tensor]:
-    with bf16_autocast(True, "cpu"):
+def replace_module(root: nn.Module, path: str, make: Callable[[nn.Module], nn.Module]) -> nn.Module:
+    """A shallow copy of `root` whose submodule at the dotted `path` ("" for root itself) is
+    make(submodule): the modules on the path are copied, every other submodule and parameter
+    is shared with `root`, which is not modified."""
+    if not path:
+        return make(root)
+    head, _, rest = path.partition(".")
+    clone = copy.copy(root)
+    clone._modules = root._modules.copy()
+    clone._modules[head] = replace_module(root._modules[head], rest, make)
+    return clone
+
+
+def _bf16_forward(forward, device_type: str, *args, **kwargs) -> Dict[str, torch.Tensor]:
+    with mixed_precision.bf16_autocast(True, device_type):
         outputs = forward(*args, **kwargs)
     return {name: value.float() for name, value in outputs.items()}

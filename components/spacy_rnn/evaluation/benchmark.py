@@ -9,9 +9,11 @@ settings, each labelled in the report:
 - all cores: ours with `torch.set_num_threads(os.cpu_count())`, the peer with
   `nlp.pipe(n_process=os.cpu_count())`, on the texts repeated until they hold `min_sentences`
   sentences, so that starting the worker processes is amortised.
-Ours is benchmarked in each of its variants (inference precision and input projection per token
-or per distinct word form, see `spacy_rnn.inference`; for a recognizer also with and without
-entity confidences); the peer once.
+Ours is benchmarked as `spacy.load` gives it (the headline: the inference settings saved with
+it, see `spacy_rnn.inference`) and in other variants, each loaded with config overrides of those
+settings (precision, input projection per token or per distinct word form, and for a recognizer
+entity confidences on or off); the peer once. Every speed figure is labelled with the CPU model
+and the instruction-set flags that decide int8 and bf16 speed (`cpu_record`).
 Peer check: when the peer's components leave out its `tok2vec` (en_core_web_sm's `ner` has its
 own internal tok2vec and does not listen to the shared one), the report says whether its
 entities equal those of the same components with `tok2vec` on the same texts.
@@ -23,11 +25,12 @@ import hashlib
 import math
 import multiprocessing
 import os
+import platform
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -41,25 +44,66 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 
 TRANSFORMER_ENCODERS = ("spacy_rnn.TransformerEncoder.v1", "spacy_rnn.RNNOverTransformer.v1")
+# CPU flags that decide int8 (VNNI, i8mm) and bf16 (AVX512-BF16, AMX, ARM bf16) speed
+X86_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+ARM_FLAGS = ("asimd", "bf16", "i8mm")
 
 
 @dataclass(frozen=True)
 class Variant:
     """One way of running our pipeline: its inference precision, its first recurrent layer's
     input projection ("form" or "token", `spacy_rnn.inference`; None: no recurrent encoder, e.g. a
-    Transformer's) and, for a component with a `confidences` setting (the recognizer), whether it
-    computes them (None: no such setting)."""
+    Transformer's), for a component with a `confidences` setting (the recognizer) whether it
+    computes them (None: no such setting), and whether these are the settings the pipeline was
+    saved with, applied by a plain `spacy.load` (as_loaded) or config overrides of them."""
 
     precision: str
     confidences: Optional[bool] = None
     input_projection: Optional[str] = "form"
+    as_loaded: bool = False
 
     @property
     def name(self) -> str:
         name = self.precision if self.input_projection is None else f"{self.precision}, per-{self.input_projection} projection"
-        if self.confidences is None:
-            return name
-        return f"{name}, confidences {'on' if self.confidences else 'off'}"
+        if self.confidences is not None:
+            name = f"{name}, confidences {'on' if self.confidences else 'off'}"
+        return f"{name} (as loaded)" if self.as_loaded else name
+
+    @property
+    def settings(self) -> Tuple:
+        return self.precision, self.confidences, self.input_projection
+
+
+def cpu_record() -> Dict:
+    """The CPU the speed figures were measured on: its model, which of the flags that decide
+    int8 and bf16 speed it has (x86: X86_FLAGS; ARM: ARM_FLAGS; from Linux /proc/cpuinfo, empty
+    elsewhere), torch's CPU capability (the widest vector ISA its kernels use) and quantized
+    engine."""
+    import torch
+
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.exists() else ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {key.strip().lower(): value.strip() for key, value in fields.items()}
+    model = fields.get("model name") or fields.get("hardware") or platform.processor() or platform.machine() or "unknown"
+    words = set(text.split())
+    candidates = ARM_FLAGS if platform.machine().lower() in ("aarch64", "arm64") else X86_FLAGS
+    return {
+        "model": model,
+        "flags": {flag: flag in words for flag in candidates},
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+        "quantized_engine": torch.backends.quantized.engine,
+    }
+
+
+def cpu_line(cpu: Dict) -> str:
+    """One line naming the CPU and its flags (`cpu_record`), for every speed figure."""
+    present = [flag for flag, has in cpu["flags"].items() if has]
+    absent = [flag for flag, has in cpu["flags"].items() if not has]
+    flags = ", ".join(present) or "none of " + ", ".join(cpu["flags"])
+    if present and absent:
+        flags += f" (not {', '.join(absent)})"
+    return f"CPU {cpu['model']}; flags {flags}; torch CPU capability {cpu['torch_capability']}, quantized engine {cpu['quantized_engine']}"
 
 
 def read_texts(path: Path) -> Tuple[List[str], Dict]:
@@ -152,36 +196,70 @@ def load_peer(name: str, components: Sequence[str]):
     return spacy.load(name, exclude=[pipe for pipe in peer.pipe_names if pipe not in components])
 
 
-def load_ours(model: Path, variant: Variant):
-    """Our pipeline converted to the variant's precision and input projection, its confidences
-    set when it has them."""
+def load_ours(model: Path, variant: Optional[Variant] = None):
+    """Our pipeline as `spacy.load` gives it (variant None or as loaded), or loaded with the
+    variant's settings as config overrides of each component that has them."""
     import spacy
+    from spacy.util import load_config
 
-    from ..inference import set_inference_precision
+    if variant is None or variant.as_loaded:
+        return spacy.load(model)
+    overrides = {}
+    for name, block in load_config(Path(model) / "config.cfg")["components"].items():
+        defaults = spacy.Language.get_factory_meta(block["factory"]).default_config if "factory" in block else {}
+        settings = {**defaults, **block}
+        override = {}
+        if "precision" in settings:
+            override["precision"] = variant.precision
+        if "input_projection" in settings and variant.input_projection is not None:
+            override["input_projection"] = variant.input_projection
+        if "confidences" in settings and variant.confidences is not None:
+            override["confidences"] = variant.confidences
+        if override:
+            overrides[name] = override
+    return spacy.load(model, config={"components": overrides})
 
-    nlp = spacy.load(model)
-    set_inference_precision(nlp, variant.precision, variant.input_projection or "form")
-    if variant.confidences is not None:
-        for _, pipe in nlp.pipeline:
-            if "confidences" in getattr(pipe, "cfg", {}):
-                pipe.cfg["confidences"] = variant.confidences
-    return nlp
+
+def loaded_variant(nlp) -> Variant:
+    """The settings `nlp` (a pipeline as `spacy.load` gave it) predicts with, as a Variant: the
+    applied precision and input projection of its torch components (after any int8 fallback,
+    `spacy_rnn.inference.applied_settings`) and their confidences setting. ValueError when its
+    components run with different settings (no one variant describes them)."""
+    from ..inference import applied_settings, torch_components
+
+    found = set()
+    for name in torch_components(nlp):
+        pipe = nlp.get_pipe(name)
+        if "precision" not in pipe.cfg:
+            continue
+        applied = applied_settings(pipe.model)
+        found.add((applied["precision"], pipe.cfg.get("confidences"), applied["input_projection"]))
+    if len(found) > 1:
+        raise ValueError(f"the pipeline's components run with different inference settings {sorted(found, key=str)}: benchmark them one at a time")
+    precision, confidences, projection = found.pop() if found else ("float32", None, "token")
+    return Variant(precision, confidences, projection, as_loaded=True)
 
 
-def make_variants(model: Path, precisions: Sequence[str], confidences: Sequence[bool], input_projections: Sequence[str] = ("form",)) -> List[Variant]:
-    """Each precision with each input projection (none when every encoder of the saved pipeline
-    is a Transformer's: there is no recurrent layer to project for), and with each confidences
-    setting when a component has a `confidences` setting (the recognizer)."""
+def make_variants(
+    model: Path, loaded: Variant, precisions: Sequence[str], confidences: Sequence[bool], input_projections: Sequence[str] = ("form",)
+) -> List[Variant]:
+    """`loaded` (the saved pipeline as loaded, `loaded_variant`) first, then each precision with
+    each input projection (none when every encoder of the saved pipeline is a Transformer's:
+    there is no recurrent layer to project for), and with each confidences setting when its
+    components have one (the recognizer: `loaded.confidences` is not None), leaving out the one
+    `loaded` already is."""
     from spacy.util import load_config
 
     components = load_config(Path(model) / "config.cfg")["components"].values()
-    settings = list(confidences) if any("confidences" in component for component in components) else [None]
     encoders = [component["model"]["encoder"].get("@architectures") for component in components if "encoder" in component.get("model", {})]
     if encoders and all(encoder in TRANSFORMER_ENCODERS for encoder in encoders):
         input_projections = [None]
-    return [
+        loaded = replace(loaded, input_projection=None)
+    settings = [None] if loaded.confidences is None else list(confidences)
+    others = [
         Variant(precision, setting, projection) for precision in precisions for projection in input_projections for setting in settings
     ]
+    return [loaded, *[variant for variant in others if variant.settings != loaded.settings]]
 
 
 def entity_agreement(nlp, reference, texts: Sequence[str], batch_size: int) -> Dict:
@@ -223,7 +301,8 @@ def speed_benchmark(
     min_sentences: int = 20_000,
 ) -> Tuple[Dict, Dict]:
     """Words/second of ours (each variant) and the peer, one thread each (headline: the first
-    variant) and on all cores (skipped when min_sentences is 0). Returns the speed report and
+    variant, as `make_variants` makes it the pipeline as loaded) and on all cores (skipped when
+    min_sentences is 0), with the CPU they ran on (`cpu_record`). Returns the speed report and
     the loaded pipelines of ours by variant name (for accuracy and profile)."""
     ours = {variant.name: load_ours(model, variant) for variant in variants}
     theirs = load_peer(peer, peer_components)
@@ -243,6 +322,7 @@ def speed_benchmark(
         "n_words": n_words,
         "repeats": repeats,
         "batch_size": batch_size,
+        "cpu": cpu_record(),
         "variants": [{"name": v.name, **asdict(v)} for v in variants],
         "headline": f"one thread each; ours {variants[0].name}",
         "words_per_second": {"ours": one_thread["words_per_second"][variants[0].name], "peer": one_thread["words_per_second"]["peer"]},
@@ -328,7 +408,7 @@ def profile_stages(nlp, texts: Sequence[str], batch_size: int) -> Dict:
     import torch
 
     from ..inference import torch_components
-    from ..layers import get_torch_net
+    from ..layers import get_inference_net, get_torch_net
 
     timer = StageTimer()
     counts: Counter = Counter()
@@ -350,7 +430,7 @@ def profile_stages(nlp, texts: Sequence[str], batch_size: int) -> Dict:
     names = torch_components(nlp)
     for name in names:
         pipe = nlp.get_pipe(name)
-        net = get_torch_net(pipe.model)
+        net = get_inference_net(pipe.model)  # the module prediction runs
         time_module(net, f"{name}: torch module")
         handles.append(net.register_forward_pre_hook(count_forms))
         encoder = getattr(net, "encoder", None)
@@ -359,9 +439,10 @@ def profile_stages(nlp, texts: Sequence[str], batch_size: int) -> Dict:
                 time_module(getattr(encoder, part), f"{name}: {stage}")
         for head in getattr(net, "heads", {}).values():
             time_module(head, f"{name}: head (linear)")
+        trained = get_torch_net(pipe.model)  # decoding reads the trained module's CRF
         for method, stage in DECODING_METHODS.items():
-            if hasattr(net, method):
-                time_method(net, method, f"{name}: {stage}")
+            if hasattr(trained, method):
+                time_method(trained, method, f"{name}: {stage}")
         time_method(pipe, "predict", f"{name}: predict")
         time_method(pipe, "set_annotations", f"{name}: set_annotations")
         undo.append(partial(setattr, pipe, "model", pipe.model))
@@ -407,7 +488,7 @@ def stage_table(seconds: Dict[str, float], components: Sequence[str]) -> Dict[st
 def input_projection_share(net) -> Optional[float]:
     """The share of the recurrent layers' multiply-adds per token spent on the first layer's
     input projection (what computing it once per distinct word form would cut); None without a
-    float nn.LSTM/GRU/RNN encoder."""
+    float nn.LSTM/GRU/RNN encoder (the trained module has one)."""
     rnn = getattr(getattr(net, "encoder", None), "rnn", None)
     if not hasattr(rnn, "mode"):
         return None
@@ -432,7 +513,7 @@ def _status_kb(field: str) -> int:
     raise KeyError(field)
 
 
-def _peak_memory_worker(model: str, text: str, variant: Variant) -> Dict:
+def _peak_memory_worker(model: str, text: str, variant: Optional[Variant]) -> Dict:
     nlp = load_ours(Path(model), variant)
     nlp.max_length = len(text) + 1
     loaded = _status_kb("VmRSS")
@@ -445,16 +526,16 @@ def _peak_memory_worker(model: str, text: str, variant: Variant) -> Dict:
     return {"loaded_kb": loaded, "peak_kb": peak, "n_tokens": len(doc), "n_annotated": annotated, "seconds": seconds}
 
 
-def peak_memory(model: Path, text: str, variant: Variant = Variant("float32")) -> Dict:
-    """Resident memory (MiB) of a fresh process after loading the model (converted to the
-    variant), and its peak while processing `text` (Linux: the peak counter is reset after
-    loading)."""
+def peak_memory(model: Path, text: str, variant: Optional[Variant] = None) -> Dict:
+    """Resident memory (MiB) of a fresh process after loading the model (as `spacy.load` gives
+    it, or with the variant's settings), and its peak while processing `text` (Linux: the peak
+    counter is reset after loading)."""
     if not Path("/proc/self/clear_refs").exists():
         raise RuntimeError("peak memory measurement needs Linux /proc (clear_refs, VmHWM)")
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         result = pool.submit(_peak_memory_worker, str(model), text, variant).result()
     return {
-        "precision": variant.name,
+        "precision": variant.name if variant is not None else "as loaded",
         "n_chars": len(text),
         "n_tokens": result["n_tokens"],
         "n_tokens_annotated": result["n_annotated"],
@@ -485,6 +566,7 @@ SPEED_HEADER = ["pipeline", "components", "variant", "words/s", "ratio to peer"]
 def benchmark_markdown(report: Dict) -> str:
     speed, machine, texts = report["speed"], report["machine"], report["texts"]
     one = speed["one_thread"]
+    cpu = cpu_line(speed["cpu"])
     lines = [
         f"# Speed: {speed['model']} vs {speed['peer']}",
         "",
@@ -495,11 +577,13 @@ def benchmark_markdown(report: Dict) -> str:
         f"best of {speed['repeats']} alternating runs, tokenizer included.",
         "",
         f"**Headline ({speed['headline']}): {speed['words_per_second']['ours']:,} vs {speed['words_per_second']['peer']:,} words/s, "
-        f"ratio {speed['speed_ratio']:.2f}**",
+        f"ratio {speed['speed_ratio']:.2f}** ({cpu})",
         "",
         "## One thread each (headline)",
         "",
-        f"Ours: {_threads_line(one['ours_threads'])}. Peer: one process, thinc {speed['peer_ops']} (spaCy's CPU pipeline is single-threaded).",
+        f"Ours: {_threads_line(one['ours_threads'])}. Peer: one process, thinc {speed['peer_ops']} (spaCy's CPU pipeline is single-threaded). "
+        f"{cpu}. \"(as loaded)\": the pipeline as `spacy.load` gives it, with its saved inference settings; the other "
+        f"variants are loaded with config overrides of them.",
         "",
         markdown_table(SPEED_HEADER, _speed_rows(one, speed)),
         "",
@@ -521,7 +605,8 @@ def benchmark_markdown(report: Dict) -> str:
             "## All cores",
             "",
             f"Texts repeated {cores['copies']}× ({cores['n_texts']:,} texts, {cores['n_sentences']:,} sentences, {cores['n_words']:,} words). "
-            f"Ours: {_threads_line(cores['ours_threads'])}; peer: `nlp.pipe(n_process={cores['peer_n_process']})` (worker start-up included).",
+            f"Ours: {_threads_line(cores['ours_threads'])}; peer: `nlp.pipe(n_process={cores['peer_n_process']})` (worker start-up included). "
+            f"{cpu}.",
             "",
             markdown_table(SPEED_HEADER, _speed_rows(cores, speed)),
             "",
@@ -529,7 +614,7 @@ def benchmark_markdown(report: Dict) -> str:
     if report.get("accuracy"):
         lines += _accuracy_lines(report["accuracy"])
     if report.get("profile"):
-        lines += _profile_lines(report["profile"])
+        lines += _profile_lines(report["profile"], cpu)
     memory: Optional[Dict] = report.get("memory")
     if memory:
         lines += [
@@ -538,7 +623,7 @@ def benchmark_markdown(report: Dict) -> str:
             f"{memory['n_tokens']:,} tokens ({memory['n_tokens_annotated']:,} annotated: POS or entity tag) in "
             f"{memory['seconds']} s; "
             f"resident memory {memory['rss_after_load_mib']} MiB after loading, peak {memory['peak_rss_mib']} MiB "
-            f"while processing it (+{memory['peak_increase_mib']} MiB).",
+            f"while processing it (+{memory['peak_increase_mib']} MiB). {cpu}.",
             "",
         ]
     return "\n".join(lines)
@@ -559,7 +644,7 @@ def _accuracy_lines(accuracy: Dict) -> List[str]:
     ]
 
 
-def _profile_lines(profile: Dict) -> List[str]:
+def _profile_lines(profile: Dict, cpu: str) -> List[str]:
     names = list(profile)
     stages = list(profile[names[0]]["stages"])
     rows = []
@@ -577,7 +662,7 @@ def _profile_lines(profile: Dict) -> List[str]:
         "",
         "Exclusive time per stage; the torch module's parts are timed with forward hooks, the rest around the "
         "pipe's public methods (`predict`, `set_annotations`, the model's `predict`). A second pass of its own, "
-        "so totals differ a little from the speed runs.",
+        f"so totals differ a little from the speed runs. {cpu}.",
         "",
         markdown_table(["stage", *names], rows),
         "",

@@ -5,9 +5,8 @@ A sequence y of length n scores
     start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t] + end[y_{n-1}]
 and p(y | x) = exp(score(y)) / Z. Forbidden starts, ends and transitions get IMPOSSIBLE added.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-import numpy
 import torch
 from torch import nn
 
@@ -44,6 +43,26 @@ def tag_constraints(tags: Sequence[str]) -> Dict[str, List]:
         "allowed_end": [not inside(prefix) for prefix, _ in parsed],
         "allowed_transitions": [[allowed(prev, nxt) for nxt in parsed] for prev in parsed],
     }
+
+
+class Segments(NamedTuple):
+    """K tag segments over the rows of a batch: segment k gives row rows[k] its sizes[k] tags
+    (of tags, segment after segment) from position firsts[k] on, and the next token none of
+    the tags where not_next[k] is True."""
+
+    rows: torch.Tensor  # LongTensor[K]
+    firsts: torch.Tensor  # LongTensor[K]
+    sizes: torch.Tensor  # LongTensor[K], each >= 1
+    tags: torch.Tensor  # LongTensor[sum(sizes)]
+    not_next: torch.Tensor  # BoolTensor[K, C]
+
+
+def segment_positions(sizes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """For segments of the given sizes (LongTensor[K]) laid end to end: the segment of each of
+    their positions and the position's offset in it, LongTensor[sum(sizes)] each."""
+    owner = torch.repeat_interleave(torch.arange(len(sizes), device=sizes.device), sizes)
+    offsets = torch.arange(len(owner), device=sizes.device) - (sizes.cumsum(0) - sizes)[owner]
+    return owner, offsets
 
 
 class LinearChainCRF(nn.Module):
@@ -141,58 +160,90 @@ class LinearChainCRF(nn.Module):
         log_z, gold_score = both.split(emissions.shape[0])
         return log_z - gold_score
 
+    @torch.no_grad()
     def forward_backward(self, emissions: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """alpha, beta FloatTensor[B, T, C] and log Z FloatTensor[B] (the forward-backward
-        algorithm). alpha[b, t, c]: log of the summed scores of the allowed tags y_0..y_t with
-        y_t = c (emissions up to t included); beta[b, t, c]: the same for y_t+1.. given y_t = c
-        (end score included). So log p(y_t = c) = alpha + beta - log Z. Meaningless on padding."""
-        start, end, transitions = self._scores()
+        algorithm, without gradients). alpha[b, t, c]: log of the summed scores of the allowed
+        tags y_0..y_t with y_t = c (emissions up to t included); beta[b, t, c]: the same for
+        y_t+1.. given y_t = c (end score included). So log p(y_t = c) = alpha + beta - log Z.
+        Meaningless on padding."""
+        alpha, beta, log_z = self._forward_backward(emissions, mask)
+        rows = torch.arange(len(emissions), device=emissions.device).unsqueeze(1)
+        positions = torch.arange(emissions.shape[1], device=emissions.device)
+        return alpha(rows, positions), beta(rows, positions), log_z
+
+    def _forward_backward(self, emissions: torch.Tensor, mask: torch.Tensor) -> Tuple[Callable, Callable, torch.Tensor]:
+        """`forward_backward` with its tables read only where needed: alpha(rows, positions) and
+        beta(rows, positions) give FloatTensor[..., C] at those indices (LongTensors or ints,
+        broadcast together); and log Z FloatTensor[B].
+
+        Both recursions run in one loop of T - 1 batched matrix products over scores rescaled
+        to sum to 1 at each step (the logs of the scales are summed after the loop); the
+        backward one over each row reversed, so that it starts at every row's last token."""
+        start, end, transitions = (scores.to(emissions.dtype) for scores in self._scores())
+        batch_size, length, _ = emissions.shape
+        lengths = mask.sum(dim=1)
+        rows = torch.arange(batch_size, device=emissions.device)
+        positions = torch.arange(length, device=emissions.device).unsqueeze(1)
+        # Step s reads each row at position s forward and at n - 1 - s backward (0 on padding).
+        steps = torch.stack([positions.expand(-1, batch_size), (lengths - 1 - positions).clamp(min=0)], dim=1)  # [T, 2, B]
+        reads = (rows * length + steps).flatten()  # indices into emissions.flatten(0, 1)
+        peaks = emissions.max(dim=2).values.flatten()[reads].view(length, 2, batch_size)
+        factors = emissions.flatten(0, 1).index_select(0, reads).view(length, 2, batch_size, -1)
+        factors.sub_(peaks.unsqueeze(3)).exp_()  # [T, 2, B, C]
         top = transitions.max()
-        weights = (transitions - top).exp().to(emissions.dtype)  # log-sum-exp as a matrix product
+        weights = (torch.stack([transitions, transitions.T]) - top).exp()  # [2, C, C]
+        initial = torch.stack([start, end])  # [2, C]: alpha before y_0's emission; beta at the last token
+        initial_peak = initial.max(dim=1).values  # [2]
+        states = torch.empty_like(factors)  # [T, 2, B, C]: at step s, alpha before position s's emission and beta at n - 1 - s
+        states[0] = (initial - initial_peak.unsqueeze(1)).exp().unsqueeze(1)
+        totals = torch.ones_like(factors[:, :, :, :1])  # [T, 2, B, 1]: the sums divided away
+        previous = states[0]
+        for factor, state, total in zip(factors[:-1], states[1:], totals[1:]):
+            torch.bmm(previous * factor, weights, out=state)
+            torch.sum(state, dim=2, keepdim=True, out=total)
+            previous = state.div_(total)
+        shifts = torch.cat([initial_peak.view(1, 2, 1).expand(-1, -1, batch_size), peaks[:-1] + top])
+        log_scales = (totals.squeeze(3).log() + shifts).cumsum(dim=0)  # [T, 2, B]
 
-        def log_matmul(scores: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-            """log(exp(scores) @ exp(matrix + top)) for scores FloatTensor[B, C], each row finite somewhere."""
-            peak = scores.max(dim=1, keepdim=True).values
-            return ((scores - peak).exp() @ matrix).log() + peak + top
+        def alpha(rows, positions):
+            return states[positions, 0, rows].log() + log_scales[positions, 0, rows].unsqueeze(-1) + emissions[rows, positions]
 
-        alphas = [start + emissions[:, 0]]
-        for t in range(1, emissions.shape[1]):
-            step = log_matmul(alphas[-1], weights) + emissions[:, t]
-            alphas.append(torch.where(mask[:, t : t + 1], step, alphas[-1]))
-        final = end.to(emissions.dtype).expand(len(emissions), -1)
-        betas = [final]
-        for t in range(emissions.shape[1] - 2, -1, -1):
-            step = log_matmul(emissions[:, t + 1] + betas[0], weights.T)
-            betas.insert(0, torch.where(mask[:, t + 1 : t + 2], step, final))
-        log_z = torch.logsumexp(alphas[-1] + end, dim=1)
-        return torch.stack(alphas, dim=1), torch.stack(betas, dim=1), log_z
+        def beta(rows, positions):
+            reversed_positions = (lengths[rows] - 1 - positions).clamp(min=0)
+            return states[reversed_positions, 1, rows].log() + log_scales[reversed_positions, 1, rows].unsqueeze(-1)
+
+        return alpha, beta, torch.logsumexp(alpha(rows, 0) + beta(rows, 0), dim=1)
 
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """p(y_t = c | emissions) over the allowed sequences: FloatTensor[B, T, C], rows of real
-        tokens summing to 1, zeros on padding."""
+        tokens summing to 1, zeros on padding (without gradients)."""
         alpha, beta, log_z = self.forward_backward(emissions, mask)
-        return (alpha + beta - log_z[:, None, None]).exp() * mask.unsqueeze(-1)
+        return (alpha + beta - log_z[:, None, None]).exp().masked_fill(~mask.unsqueeze(-1), 0.0)
 
-    def segment_log_probs(
-        self, emissions: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, log_z: float, segments: List[Tuple[int, List[int], List[int]]]
-    ) -> List[float]:
-        """For one sequence (emissions, alpha, beta: [n, C], as `forward_backward` gives them),
-        log p(y_first.. = tags, and y after them not in not_next) for each (first, tags, not_next)."""
-        start, end, transitions = (scores.detach().double().cpu().numpy() for scores in self._scores())
-        emissions, alpha, beta = (x.detach().double().cpu().numpy() for x in (emissions, alpha, beta))
-        log_probs = []
-        for first, tags, not_next in segments:
-            last = first + len(tags) - 1
-            score = start[tags[0]] if first == 0 else _logsumexp(alpha[first - 1] + transitions[:, tags[0]])
-            score += emissions[numpy.arange(first, last + 1), tags].sum() + transitions[tags[:-1], tags[1:]].sum()
-            if last == len(emissions) - 1:
-                score += end[tags[-1]]
-            else:
-                following = transitions[tags[-1]] + emissions[last + 1] + beta[last + 1]
-                following[not_next] = -numpy.inf
-                score += _logsumexp(following)
-            log_probs.append(float(score - log_z))
-        return log_probs
+    @torch.no_grad()
+    def segment_log_probs(self, emissions: torch.Tensor, mask: torch.Tensor, segments: Segments) -> torch.Tensor:
+        """log p(y_first.. = tags, and y after them not in not_next) for each of the K segments
+        of a batch (emissions FloatTensor[B, T, C], mask BoolTensor[B, T]): FloatTensor[K],
+        from `forward_backward`'s tables read at the segments' edges only."""
+        start, end, transitions = (scores.to(emissions.dtype) for scores in self._scores())
+        alpha, beta, log_z = self._forward_backward(emissions, mask)
+        rows, firsts, sizes, tags, not_next = segments
+        owner, offsets = segment_positions(sizes)
+        lasts = firsts + sizes - 1
+        ends = sizes.cumsum(0)
+        first_tags, last_tags = tags[ends - sizes], tags[ends - 1]
+        inside = torch.zeros_like(firsts, dtype=emissions.dtype)  # the segments' emissions and transitions
+        inside.index_add_(0, owner, emissions[rows[owner], firsts[owner] + offsets, tags])
+        pairs = offsets[1:] > 0  # consecutive tags of one segment
+        inside.index_add_(0, owner[1:][pairs], transitions[tags[:-1][pairs], tags[1:][pairs]])
+        before = alpha(rows, (firsts - 1).clamp(min=0)) + transitions[:, first_tags].T  # [K, C]
+        left = torch.where(firsts == 0, start[first_tags], before.logsumexp(dim=1))
+        following = (lasts + 1).clamp(max=emissions.shape[1] - 1)
+        after = transitions[last_tags] + emissions[rows, following] + beta(rows, following)  # [K, C]
+        at_end = lasts == mask.sum(dim=1)[rows] - 1
+        right = torch.where(at_end, end[last_tags], after.masked_fill(not_next, float("-inf")).logsumexp(dim=1))
+        return left + inside + right - log_z[rows]
 
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The highest-scoring allowed tag sequence (Viterbi): LongTensor[B, T], with the last
@@ -213,7 +264,3 @@ class LinearChainCRF(nn.Module):
             tags[:, t - 1] = backpointers[t].gather(1, tags[:, t : t + 1]).squeeze(1)
         return tags
 
-
-def _logsumexp(values: numpy.ndarray) -> float:
-    top = values.max()
-    return float(top) if top == -numpy.inf else float(top + numpy.log(numpy.exp(values - top).sum()))

@@ -128,7 +128,8 @@ class RNNEncoder(nn.Module):
     forward(batch, packed=True) -> FloatTensor[W, T, output_width], zeros at padding positions.
     Packing makes each window's states independent of the other windows in the batch.
     packed=False gives the same states without packing (`run_padded`): faster on CPU for
-    batches with little padding (windows bucketed by length), slower for ragged ones.
+    batches with little padding (windows bucketed by length), slower for ragged ones; an int8
+    inference copy (`spacy_rnn.inference`) always packs.
     Inputs per token: a word embedding (n_words rows), the static vectors given in the batch
     (vectors_width, frozen), and character CNN features.
     """
@@ -167,7 +168,7 @@ class RNNEncoder(nn.Module):
                 raise RuntimeError("an encoder converted for inference (FormwiseRNN) cannot be trained; load the pipeline again")
             return self.rnn(self.form_features(batch), batch.form_index, batch.lengths)
         inputs = self.input_dropout(self.token_features(batch))
-        if not packed:
+        if not packed and isinstance(self.rnn, nn.RNNBase):  # a quantised RNN (int8 inference) has no float weights to read
             return self.output_dropout(self.run_padded(inputs, batch.lengths))
         packed_inputs = pack_padded_sequence(inputs, batch.lengths, batch_first=True, enforce_sorted=False)
         outputs, _ = self.rnn(packed_inputs)

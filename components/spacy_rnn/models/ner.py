@@ -1,13 +1,12 @@
 """A token encoder with a linear emission head and a linear-chain CRF over entity tags: the
 net owns its loss (CRF likelihood) and its decoding (constrained Viterbi)."""
-import math
 from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .crf import LinearChainCRF, tag_constraints
+from .crf import LinearChainCRF, Segments, segment_positions, tag_constraints
 from .registry import build_net, net_spec, register_net
 from .tagger import TaggerNet
 
@@ -83,19 +82,24 @@ class EntityTaggerNet(TaggerNet):
         Docs of similar length are decoded together, at most `max_cells` padded positions a group."""
         results = [torch.zeros(len(e), dtype=torch.int64) for e in emissions]
         for group in length_groups([len(e) for e in emissions], max_cells):
-            padded, mask = pad_docs([self.decoding_scores(emissions[i], outside[i]) for i in group])
+            padded, mask = self.padded_scores(emissions, outside, group)
             best = self.crf.decode(padded, mask).cpu()
             for row, i in enumerate(group):
                 results[i] = best[row, : len(emissions[i])]
         return results
 
-    def decoding_scores(self, emissions: torch.Tensor, outside: torch.Tensor) -> torch.Tensor:
-        """A doc's scores FloatTensor[n, C] for the CRF: the emissions (their log-softmax
-        without learned transitions), finite, with -inf for every tag but "O" where `outside`."""
-        scores = emissions.log_softmax(dim=-1) if not self.use_crf else emissions
+    def padded_scores(
+        self, emissions: List[torch.Tensor], outside: List[torch.Tensor], group: List[int]
+    ) -> "tuple[torch.Tensor, torch.Tensor]":
+        """The CRF's scores for the docs in `group`, padded (FloatTensor[B, T, C]), and their mask:
+        the emissions (their log-softmax without learned transitions), finite, with -inf for
+        every tag but "O" where `outside`."""
+        padded, mask = pad_docs([emissions[i] for i in group])
+        fixed, _ = pad_docs([outside[i].to(padded.device) for i in group])
+        scores = padded.log_softmax(dim=-1) if not self.use_crf else padded
         scores = torch.nan_to_num(scores, nan=0.0).clamp(-1e30, 1e30)  # finite, so -inf below rules
-        scores[outside.to(scores.device), 1:] = float("-inf")
-        return scores
+        scores[fixed, 1:] = float("-inf")
+        return scores, mask
 
     @torch.no_grad()
     def span_probabilities(
@@ -109,28 +113,32 @@ class EntityTaggerNet(TaggerNet):
         probabilities: List[List[float]] = [[] for _ in spans]
         lengths = [len(e) if doc_spans else 0 for e, doc_spans in zip(emissions, spans)]
         for group in length_groups(lengths, max_cells):
-            rows = [self.decoding_scores(emissions[i], outside[i]).double() for i in group]
-            padded, mask = pad_docs(rows)
-            alpha, beta, log_z = self.crf.forward_backward(padded, mask)
-            for row, i in enumerate(group):
-                n = lengths[i]
-                segments = [self.span_segment(span) for span in spans[i]]
-                log_probs = self.crf.segment_log_probs(rows[row], alpha[row, :n], beta[row, :n], float(log_z[row]), segments)
-                probabilities[i] = [math.exp(log_prob) for log_prob in log_probs]
+            padded, mask = self.padded_scores(emissions, outside, group)
+            segments = self.span_segments([spans[i] for i in group], padded.device)
+            values = iter(self.crf.segment_log_probs(padded.double(), mask, segments).exp().tolist())
+            for i in group:
+                probabilities[i] = [next(values) for _ in spans[i]]
         return probabilities
 
-    def span_segment(self, span: Tuple[int, int, str]) -> Tuple[int, List[int], List[int]]:
-        """(start, the span's tag ids, the tag ids the next token may not take) for the span
-        (start, end, label) to be an entity: U-X or B-X I-X... L-X (BILUO); B-X I-X... and not
-        I-X next (BIO)."""
-        start, end, label = span
-        if f"U-{label}" in self.tags:
-            names = [f"U-{label}"] if end - start == 1 else [f"B-{label}"] + [f"I-{label}"] * (end - start - 2) + [f"L-{label}"]
-            not_next = []
-        else:
-            names = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
-            not_next = [self.tags.index(f"I-{label}")]
-        return start, [self.tags.index(name) for name in names], not_next
+    def span_segments(self, spans: List[List[Tuple[int, int, str]]], device: torch.device) -> Segments:
+        """The CRF segments of each row's spans (start, end exclusive, label), in order: for a
+        span to be an entity, U-X or B-X I-X... L-X (BILUO); B-X I-X... and not I-X next (BIO)."""
+        index = {tag: i for i, tag in enumerate(self.tags)}
+        labels = sorted({label for row_spans in spans for _, _, label in row_spans})
+        label_ids = {label: k for k, label in enumerate(labels)}
+        # Per label: the tags of an entity's first, middle, last and only token (BIO: B-X I-X I-X B-X).
+        roles = [[index[f"{prefix}-{label}"] for prefix in ("BILU" if f"U-{label}" in index else "BIIB")] for label in labels]
+        bio = [f"U-{label}" not in index for label in labels]
+        flat = [(row, start, end, label_ids[label]) for row, row_spans in enumerate(spans) for start, end, label in row_spans]
+        rows, firsts, ends, span_labels = torch.tensor(flat, dtype=torch.int64, device=device).reshape(-1, 4).T
+        sizes = ends - firsts
+        span_roles = torch.tensor(roles, dtype=torch.int64, device=device).reshape(-1, 4)[span_labels]  # [K, 4]
+        owner, offsets = segment_positions(sizes)
+        size = sizes[owner]
+        role = torch.where(offsets == 0, torch.where(size == 1, 3, 0), torch.where(offsets == size - 1, 2, 1))
+        not_next = F.one_hot(span_roles[:, 1], len(self.tags)).bool()  # I-X, forbidden after BIO spans only
+        not_next &= torch.tensor(bio, device=device)[span_labels].unsqueeze(1)
+        return Segments(rows, firsts, sizes, span_roles[owner, role], not_next)
 
 
 def length_groups(lengths: List[int], max_cells: int) -> List[List[int]]:

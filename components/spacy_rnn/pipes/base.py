@@ -1,5 +1,6 @@
 """What every torch-backed component shares: the training step, global gradient clipping,
-parameter averaging, and the prediction batch limit kept in pipe.cfg."""
+parameter averaging, the prediction batch limit kept in pipe.cfg, and the inference settings
+(precision, input projection: `spacy_rnn.inference`) applied when the component is loaded."""
 import math
 from collections import deque
 from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
@@ -13,7 +14,8 @@ from thinc.api import Model, Optimizer, xp2torch
 
 from ..encoders import check_vectors
 from ..errors import EXPLODED_LOSS, diverged
-from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net
+from ..inference import check_settings, inference_copy
+from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net, set_inference_net
 
 IGNORE_INDEX = -100
 
@@ -26,6 +28,11 @@ class TorchPipe(TrainablePipe):
     not results); the model reads it from its attrs. Gradients are clipped to a global L2 norm of `cfg["max_grad_norm"]`
     before the optimizer step. The norms before clipping of the last MAX_KEPT_NORMS steps are
     kept in `grad_norms` (the training logger drains them into the training log).
+
+    A component given `precision` and `input_projection` (cfg; `spacy_rnn.inference`) predicts,
+    once loaded (`from_disk`, `from_bytes`: what `spacy.load` calls), with an inference copy of
+    its module converted to them; the trained float32 module stays the one that trains and is
+    saved. Before loading (a pipeline being trained) it predicts with the trained module.
     """
 
     MAX_KEPT_NORMS = 100_000
@@ -33,6 +40,7 @@ class TorchPipe(TrainablePipe):
     # cfg entries that only change prediction: loading keeps the config's values (e.g.
     # spacy.load(path, config=...)) instead of those saved with the weights
     PREDICTION_SETTINGS: Tuple[str, ...] = ()
+    INFERENCE_SETTINGS = ("precision", "input_projection")
 
     def __init__(
         self,
@@ -44,8 +52,12 @@ class TorchPipe(TrainablePipe):
         max_grad_norm: float,
         scorer: Optional[Callable],
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        precision: Optional[str] = None,
+        input_projection: Optional[str] = None,
     ):
-        """labels: the empty label container of the subclass (filled by initialize)."""
+        """labels: the empty label container of the subclass (filled by initialize).
+        precision, input_projection: the inference settings (`spacy_rnn.inference`; None: the
+        component is never converted)."""
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -53,6 +65,12 @@ class TorchPipe(TrainablePipe):
         self.cfg = {"labels": labels, "max_grad_norm": max_grad_norm}
         if "max_batch_tokens" in model.attrs:
             self.cfg["max_batch_tokens"] = model.attrs["max_batch_tokens"] = max_batch_tokens
+        if precision is not None:
+            try:
+                check_settings(precision, input_projection)
+            except ValueError as err:
+                raise ValueError(f"[{name}] {err}") from None
+            self.cfg.update(precision=precision, input_projection=input_projection)
 
     def update(
         self,
@@ -120,6 +138,7 @@ class TorchPipe(TrainablePipe):
         super().from_disk(path, exclude=exclude)
         self.cfg.update(settings)
         self.check_model(str(path))
+        self.apply_inference_settings()
         return self
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
@@ -127,7 +146,18 @@ class TorchPipe(TrainablePipe):
         super().from_bytes(bytes_data, exclude=exclude)
         self.cfg.update(settings)
         self.check_model("bytes")
+        self.apply_inference_settings()
         return self
+
+    def apply_inference_settings(self) -> None:
+        """After loading: predict with an inference copy of the trained module converted to
+        cfg["precision"] and cfg["input_projection"] (`spacy_rnn.inference.inference_copy`; int8
+        falls back to float32 where it cannot run; bf16 without native support is a ValueError).
+        Training the module drops the copy (`spacy_rnn.layers.ScaledPyTorchShim`)."""
+        if self.cfg.get("precision") is None:
+            return
+        net = inference_copy(get_torch_net(self.model), self.cfg["precision"], self.cfg["input_projection"], self.name)
+        set_inference_net(self.model, net)
 
     def check_model(self, source: str) -> None:
         """After loading: the weights are this component's (module class, finite values) and were

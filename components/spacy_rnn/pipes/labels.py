@@ -4,13 +4,14 @@ from typing import Callable, List
 
 from torch import nn
 
-from ..layers import get_torch_net
+from ..layers import get_torch_net, set_inference_net
 
 
 def add_label(pipe, labels: List[str], label: str, grow: Callable[[nn.Module], None]) -> int:
     """Append label to labels (a list in pipe.cfg["labels"]): 1, or 0 when it is there already.
     When the pipe's net is built, grow(net) adds its outputs, then the model's attrs["heads"]
-    and attrs["labels"] are updated from the pipe's head_sizes() and label_data."""
+    and attrs["labels"] are updated from the pipe's head_sizes() and label_data, and predictions
+    use the grown module (an inference copy made at load has the old outputs)."""
     if not isinstance(label, str) or not label.strip():
         raise ValueError(f"[{pipe.name}] a label must be a non-empty string, not {label!r}")
     if label in labels:
@@ -19,6 +20,7 @@ def add_label(pipe, labels: List[str], label: str, grow: Callable[[nn.Module], N
     net = get_torch_net(pipe.model)
     if type(net) is not nn.Module:  # built
         grow(net)
+        set_inference_net(pipe.model, None)
         pipe.model.attrs["heads"] = pipe.head_sizes()
         pipe.model.attrs["labels"] = pipe.label_data
     return 1

@@ -38,16 +38,36 @@ DEFAULT_TAGGER_MODEL = Config().from_str(
         "model": DEFAULT_TAGGER_MODEL,
         "max_grad_norm": 5.0,
         "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
+        # The fastest setting within 0.1 of float32 on dev (reports/pos/speed.md: int8 per-form
+        # 2.57x the peer, dev UPOS -0.01, XPOS +0.01).
+        "precision": "int8",
+        "input_projection": "form",
         "scorer": {"@scorers": "spacy_rnn.tagger_scorer.v1"},
     },
     default_score_weights={"pos_acc": 0.5, "tag_acc": 0.5},
 )
 def make_bilstm_tagger(
-    nlp: Language, name: str, model: Model, max_grad_norm: float, max_batch_tokens: int, scorer: Optional[Callable]
+    nlp: Language,
+    name: str,
+    model: Model,
+    max_grad_norm: float,
+    max_batch_tokens: int,
+    precision: str,
+    input_projection: str,
+    scorer: Optional[Callable],
 ) -> "BiLSTMTagger":
-    """max_grad_norm: global gradient clipping; max_batch_tokens: tokens per prediction batch."""
+    """max_grad_norm: global gradient clipping; max_batch_tokens: tokens per prediction batch;
+    precision ("float32", "int8", "bf16") and input_projection ("form", "token"): how a loaded
+    pipeline predicts (`spacy_rnn.inference`)."""
     return BiLSTMTagger(
-        nlp.vocab, model, name, max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+        nlp.vocab,
+        model,
+        name,
+        max_grad_norm=max_grad_norm,
+        max_batch_tokens=max_batch_tokens,
+        precision=precision,
+        input_projection=input_projection,
+        scorer=scorer,
     )
 
 
@@ -89,6 +109,7 @@ class BiLSTMTagger(TorchPipe):
     """
 
     NET_CLASS = "TaggerNet"
+    PREDICTION_SETTINGS = TorchPipe.INFERENCE_SETTINGS
 
     def __init__(
         self,
@@ -98,11 +119,21 @@ class BiLSTMTagger(TorchPipe):
         *,
         max_grad_norm: float = 5.0,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        precision: str = "int8",
+        input_projection: str = "form",
         scorer: Optional[Callable] = tagger_score,
     ):
         labels = {"pos": [], "tag": []}
         super().__init__(
-            vocab, model, name, labels=labels, max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+            vocab,
+            model,
+            name,
+            labels=labels,
+            max_grad_norm=max_grad_norm,
+            max_batch_tokens=max_batch_tokens,
+            precision=precision,
+            input_projection=input_projection,
+            scorer=scorer,
         )
 
     @property

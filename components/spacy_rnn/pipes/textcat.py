@@ -36,6 +36,10 @@ window_size = 512
         "model": DEFAULT_TEXTCAT_MODEL,
         "max_grad_norm": 5.0,
         "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
+        # Per-form float32: the only setting measured on dev (reports/sst2/speed.md; per-form is
+        # float32's states within float tolerance). int8 has no dev table for the classifier.
+        "precision": "float32",
+        "input_projection": "form",
         "scorer": {"@scorers": "spacy_rnn.textcat_scorer.v1"},
     },
     default_score_weights={
@@ -54,11 +58,27 @@ window_size = 512
     },
 )
 def make_lstm_textcat(
-    nlp: Language, name: str, model: Model, max_grad_norm: float, max_batch_tokens: int, scorer: Optional[Callable]
+    nlp: Language,
+    name: str,
+    model: Model,
+    max_grad_norm: float,
+    max_batch_tokens: int,
+    precision: str,
+    input_projection: str,
+    scorer: Optional[Callable],
 ) -> "LSTMTextCategorizer":
-    """max_grad_norm: global gradient clipping; max_batch_tokens: padded tokens per prediction batch."""
+    """max_grad_norm: global gradient clipping; max_batch_tokens: padded tokens per prediction
+    batch; precision ("float32", "int8", "bf16") and input_projection ("form", "token"): how a
+    loaded pipeline predicts (`spacy_rnn.inference`)."""
     return LSTMTextCategorizer(
-        nlp.vocab, model, name, max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+        nlp.vocab,
+        model,
+        name,
+        max_grad_norm=max_grad_norm,
+        max_batch_tokens=max_batch_tokens,
+        precision=precision,
+        input_projection=input_projection,
+        scorer=scorer,
     )
 
 
@@ -106,6 +126,7 @@ class LSTMTextCategorizer(TorchPipe):
     """
 
     NET_CLASS = "TextClassifierNet"
+    PREDICTION_SETTINGS = TorchPipe.INFERENCE_SETTINGS
 
     def __init__(
         self,
@@ -115,10 +136,20 @@ class LSTMTextCategorizer(TorchPipe):
         *,
         max_grad_norm: float = 5.0,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        precision: str = "float32",
+        input_projection: str = "form",
         scorer: Optional[Callable] = textcat_score,
     ):
         super().__init__(
-            vocab, model, name, labels=[], max_grad_norm=max_grad_norm, max_batch_tokens=max_batch_tokens, scorer=scorer
+            vocab,
+            model,
+            name,
+            labels=[],
+            max_grad_norm=max_grad_norm,
+            max_batch_tokens=max_batch_tokens,
+            precision=precision,
+            input_projection=input_projection,
+            scorer=scorer,
         )
 
     def initialize(
