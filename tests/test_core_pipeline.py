@@ -1,6 +1,7 @@
 """The core pipeline: configs/assemble/pipeline.cfg sources four trained components onto the one
 vectors table they were trained with; core-report sets each task's stand-alone scores beside its
-assembled ones and writes the package metadata; `demo` prints all four annotations."""
+assembled ones and writes the package metadata; `demo` prints all four annotations; the language
+model computes its values when they are first read unless loaded with `eager`."""
 import spacy
 import srsly
 from spacy.util import load_config
@@ -8,6 +9,7 @@ from typer.testing import CliRunner
 
 from spacy_rnn.cli import app
 from spacy_rnn.evaluation.core_report import SCORES, component_speed, package_meta, score_rows
+from spacy_rnn.pipes.lm import LM_VALUES, LMValues, PendingLMValues
 
 from helpers import ROOT, project_scripts
 from lm_helpers import lm_examples, make_lm_nlp
@@ -92,6 +94,26 @@ def test_component_speed_times_the_tokenizer_and_every_component(trained_tagger_
     speed = component_speed(nlp, ["Anna visited Paris .", "The film was great ."] * 5, batch_size=4)
     assert list(speed["seconds"]) == ["tokenizer", "tagger", "ner", "textcat", "sentencizer", "lm"]
     assert speed["n_words"] == (4 + 5) * 5 and speed["words_per_second"] > 0
+
+
+def test_the_saved_pipeline_s_language_model_is_lazy_unless_loaded_eager(tmp_path, trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp):
+    """`spacy.load(path, config={"components": {"lm": {"eager": True}}})` (docs/core.md): the same
+    annotations and values, the language model's computed in nlp.pipe instead of on first read."""
+    _assembled(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp).to_disk(tmp_path / "nlp")
+    lazy = spacy.load(tmp_path / "nlp")
+    eager = spacy.load(tmp_path / "nlp", config={"components": {"lm": {"eager": True}}})
+    assert (lazy.get_pipe("lm").cfg["eager"], eager.get_pipe("lm").cfg["eager"]) == (False, True)
+    texts = ["Anna visited Paris. The film was great .", "", "  ", "Anna Smith flew to Paris on Monday ."] * 3
+    lazy_docs, eager_docs = list(lazy.pipe(texts, batch_size=5)), list(eager.pipe(texts, batch_size=5))
+    assert all(isinstance(doc.user_data[LM_VALUES], PendingLMValues) for doc in lazy_docs)
+    assert all(type(doc.user_data[LM_VALUES]) is LMValues for doc in eager_docs)
+
+    def everything(doc):
+        tokens = [(t.tag_, t.pos_, t.ent_type_, t._.surprisal) for t in doc]
+        return tokens, doc.cats, doc._.perplexity, doc._.log_prob, doc._.lm_n_tokens
+
+    assert [everything(doc) for doc in lazy_docs] == [everything(doc) for doc in eager_docs]
+    assert lazy_docs[0]._.perplexity is not None and lazy_docs[1]._.perplexity is None
 
 
 def test_core_report_and_demo_run_on_an_assembled_pipeline(tmp_path, trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp):

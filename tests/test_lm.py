@@ -1,15 +1,18 @@
 """The LSTM language model: tied weights, the component's probabilities checked by hand,
 bounded chunks, generation, the factory's defaults and architectures, the contract every
-component keeps (parametrised over how the pipeline was obtained), and its updates."""
+component keeps (parametrised over how the pipeline was obtained), lazy and eager values
+(serialization, copies, two pipelines, changed weights), and its updates."""
 import math
 import pickle
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 import spacy
 import torch
 import torch.nn.functional as F
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
@@ -17,6 +20,7 @@ from spacy_rnn.layers import get_torch_net
 from spacy_rnn.lm.step import train_step
 from spacy_rnn.lm.vocab import EOS, UNK, Normalizer, Vocabulary
 from spacy_rnn.models.language_model import LanguageModelSettings
+from spacy_rnn.pipes.lm import LM_VALUES, LMValues, PendingLMValues
 
 from lm_helpers import CORPUS, TINY_LM, by_hand_log_probs, lm_examples, make_lm_nlp, make_net
 
@@ -152,6 +156,10 @@ def test_perplexity_flows_through_spacys_scorer(lm_nlp):
     by_hand = math.exp(-sum(d._.log_prob for d in docs) / sum(d._.lm_n_tokens for d in docs))
     assert scores["lm_perplexity"] == pytest.approx(by_hand, rel=1e-6)
     assert scores["lm_perplexity"] < 3.0  # overfitted
+    with eager(lm_nlp):
+        eager_scores = lm_nlp.evaluate(examples)
+    keys = ("lm_perplexity", "lm_log_prob", "lm_n_tokens")
+    assert [scores[key] for key in keys] == [eager_scores[key] for key in keys]  # bit for bit
 
 
 # --- the factory and its architectures --------------------------------------------------
@@ -217,15 +225,21 @@ def test_copies_give_identical_numbers(pipeline, lm_nlp):
     assert pipeline.get_pipe("lm").model.attrs["chunk_size"] == 5
 
 
+def assert_close(values, expected, rel=1e-5):
+    """The same None positions, the floats equal up to `rel` (pytest.approx of a list holding
+    None raises TypeError)."""
+    assert [v is None for v in values] == [v is None for v in expected]
+    assert [v for v in values if v is not None] == pytest.approx([v for v in expected if v is not None], rel=rel)
+
+
 def test_pipe_equals_call_doc_by_doc(pipeline):
     """Up to float rounding: docs read together are padded to the longest (see the next test)."""
     texts = ["The dog sat .", "", "a bird sang on the roof of the old red house", "Is this Paris ?"]
     for piped, text in zip(pipeline.pipe(texts, batch_size=3), texts):
         surprisals, *totals = annotations(piped)
         alone_surprisals, *alone_totals = annotations(pipeline(text))
-        assert [s is None for s in surprisals] == [s is None for s in alone_surprisals]
-        assert [s for s in surprisals if s is not None] == pytest.approx([s for s in alone_surprisals if s is not None], rel=1e-5)
-        assert totals == pytest.approx(alone_totals, rel=1e-5)
+        assert_close(surprisals, alone_surprisals)
+        assert_close(totals, alone_totals)
 
 
 def test_batched_predictions_equal_one_doc_at_a_time(pipeline):
@@ -255,9 +269,9 @@ def test_a_long_text_is_read_in_bounded_chunks(pipeline):
     hook = lm.net.rnn.register_forward_hook(lambda module, args, out: longest.append(args[0].shape[1]))
     try:
         lm(doc)
+        assert doc._.lm_n_tokens == len(doc) + 1  # computed here, on the first read
     finally:
         hook.remove()
-    assert doc._.lm_n_tokens == len(doc) + 1
     assert max(longest) <= lm.model.attrs["chunk_size"] == 5
     assert math.isfinite(doc._.perplexity)
 
@@ -269,6 +283,168 @@ def test_a_fresh_process_loads_the_model_through_entry_points(lm_nlp, tmp_path):
     text = "The cat sat on the mat. A bird sang"
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "nlp"), text], capture_output=True, text=True, check=True)
     assert float(out.stdout) == lm_nlp(text)._.log_prob
+
+
+# --- lazy (the default) and eager values ------------------------------------------------
+
+# Empty, whitespace-only, multi-sentence, unknown words, emoji, a long doc: with batch_size 3 and
+# max_batch_docs 2, the eager path reads them in groups that mix lengths.
+LAZY_TEXTS = [
+    "",
+    "The cat sat on the mat. A bird sang. The dog ate the fish",
+    "   \n ",
+    "a dog",
+    "Zyx qwv 42 !",
+    "the 🐈 sat 👍🏽",
+    " ".join(CORPUS),
+    ". , !",
+    "the fish ate the cat. The end",
+]
+
+
+@contextmanager
+def eager(nlp, value=True):
+    lm = nlp.get_pipe("lm")
+    before, lm.cfg["eager"] = lm.cfg["eager"], value
+    try:
+        yield nlp
+    finally:
+        lm.cfg["eager"] = before
+
+
+def test_lazy_values_are_the_eager_values_bit_for_bit(pipeline):
+    """Read in any order, one doc or one token first: the numbers of the eager path, exactly."""
+    with eager(pipeline):
+        eager_piped = [annotations(doc) for doc in pipeline.pipe(LAZY_TEXTS, batch_size=3)]
+        eager_alone = [annotations(pipeline(text)) for text in LAZY_TEXTS]
+    lazy = list(pipeline.pipe(LAZY_TEXTS, batch_size=3))
+    assert all(isinstance(doc.user_data[LM_VALUES], PendingLMValues) for doc in lazy)
+    assert [annotations(doc) for doc in reversed(lazy)] == eager_piped[::-1]
+    assert all(type(doc.user_data[LM_VALUES]) is LMValues for doc in lazy)
+    assert [annotations(doc) for doc in lazy] == eager_piped  # a second read: the stored values
+    singles = [pipeline(text) for text in LAZY_TEXTS]
+    assert [[t._.surprisal for t in doc] for doc in singles] == [values[0] for values in eager_alone]  # tokens first
+    assert [annotations(doc) for doc in singles] == eager_alone
+    empty = eager_alone[0]
+    assert empty == ([], 0.0, 0, None)
+    assert eager_alone[2][1:] == (0.0, 0, None) and set(eager_alone[2][0]) == {None}  # whitespace only
+    lm = pipeline.get_pipe("lm")
+    with eager(pipeline):
+        eager_next, eager_generated = lm.next_words(pipeline("the cat sat on the")), lm.generate(pipeline("the dog"), seed=2)
+    assert (lm.next_words(pipeline("the cat sat on the")), lm.generate(pipeline("the dog"), seed=2)) == (eager_next, eager_generated)
+
+
+def test_the_first_read_computes_the_docs_group_once(lm_nlp):
+    lm = lm_nlp.get_pipe("lm")
+    batches = []
+    hook = lm.net.register_forward_hook(lambda module, args, out: batches.append(args[0].shape[0]))
+    try:
+        docs = list(lm_nlp.pipe(["the cat sat", "a dog", "the dog ate the fish", "a bird sang on the roof"], batch_size=4))
+        assert batches == []  # nothing read: the model did not run
+        assert docs[1][0]._.surprisal is not None
+        assert batches and set(batches) == {2}  # "a dog" with "the cat sat": max_batch_docs = 2 docs of similar length
+        n_calls = len(batches)
+        annotations(docs[1]), annotations(docs[0])
+        assert len(batches) == n_calls  # the rest of the doc and of its group cost nothing
+        annotations(docs[3])
+        assert len(batches) > n_calls
+    finally:
+        hook.remove()
+
+
+def test_eager_is_a_config_setting_that_a_saved_pipeline_takes(lm_nlp, tmp_path):
+    lm_nlp.to_disk(tmp_path / "nlp")
+    lazy = spacy.load(tmp_path / "nlp")
+    assert lazy.config["components"]["lm"]["eager"] is False and lazy.get_pipe("lm").cfg["eager"] is False
+    eager_nlp = spacy.load(tmp_path / "nlp", config={"components": {"lm": {"eager": True}}})
+    assert eager_nlp.get_pipe("lm").cfg["eager"] is True
+    text = "The cat sat on the mat. A bird sang"
+    eager_doc, lazy_doc = eager_nlp(text), lazy(text)
+    assert type(eager_doc.user_data[LM_VALUES]) is LMValues  # computed in nlp(text)
+    assert isinstance(lazy_doc.user_data[LM_VALUES], PendingLMValues)
+    assert annotations(lazy_doc) == annotations(eager_doc)
+    assert all(type(doc.user_data[LM_VALUES]) is LMValues for doc in eager_nlp.pipe(LAZY_TEXTS))
+    eager_nlp.to_disk(tmp_path / "eager")
+    assert spacy.load(tmp_path / "eager").get_pipe("lm").cfg["eager"] is True  # saved in its config
+    override = spacy.load(tmp_path / "eager", config={"components": {"lm": {"eager": False}}})
+    assert override.get_pipe("lm").cfg["eager"] is False  # the config wins over the saved cfg
+    assert spacy.blank("en").add_pipe("lstm_lm", config={"eager": True}).cfg["eager"] is True
+
+
+def test_serialized_docs_carry_their_values(lm_nlp, tmp_path):
+    """Doc.to_bytes, a DocBin with user data and pickling compute unread values first: they travel
+    with the doc and are read without the pipeline, in this process or another."""
+    with eager(lm_nlp):
+        expected = [annotations(doc) for doc in lm_nlp.pipe(LAZY_TEXTS, batch_size=3)]
+    docs = list(lm_nlp.pipe(LAZY_TEXTS, batch_size=3))
+    restored = [Doc(lm_nlp.vocab).from_bytes(doc.to_bytes()) for doc in docs]
+    assert all(isinstance(doc.user_data[LM_VALUES], dict) for doc in restored)  # plain data
+    assert [annotations(doc) for doc in restored] == expected
+    assert [annotations(doc) for doc in docs] == expected  # computed once, for the originals too
+    docs = list(lm_nlp.pipe(LAZY_TEXTS, batch_size=3))
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "docs.spacy")
+    assert [annotations(doc) for doc in DocBin().from_disk(tmp_path / "docs.spacy").get_docs(lm_nlp.vocab)] == expected
+    assert [annotations(doc) for doc in pickle.loads(pickle.dumps(list(lm_nlp.pipe(LAZY_TEXTS, batch_size=3))))] == expected
+    without_user_data = DocBin(docs=list(lm_nlp.pipe(LAZY_TEXTS))).to_bytes()  # the DocBin default: no user data
+    for doc in DocBin().from_bytes(without_user_data).get_docs(lm_nlp.vocab):
+        assert annotations(doc) == ([None] * len(doc), None, None, None)
+    script = (
+        "import sys, spacy, spacy_rnn; from spacy.tokens import DocBin; "
+        "docs = DocBin().from_disk(sys.argv[1]).get_docs(spacy.blank('en').vocab); "
+        "print(repr([([t._.surprisal for t in d], d._.log_prob, d._.lm_n_tokens, d._.perplexity) for d in docs]))"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "docs.spacy")], capture_output=True, text=True, check=True)
+    assert eval(out.stdout) == expected
+
+
+def test_copies_share_the_values_and_parts_do_not_take_them(lm_nlp):
+    text = "The cat sat on the mat. A bird sang"
+    with eager(lm_nlp):
+        expected = annotations(lm_nlp(text))
+    doc = lm_nlp(text)
+    copy = doc.copy()
+    assert annotations(copy) == expected == annotations(doc)
+    doc = lm_nlp(text)
+    sentence = list(doc.sents)[1]
+    for part in (sentence.as_doc(), sentence.as_doc(copy_user_data=True)):
+        assert annotations(part) == ([None] * len(part), None, None, None)  # not the whole doc's
+    with pytest.warns(UserWarning, match="lm_values"):
+        merged = Doc.from_docs([doc, lm_nlp("a dog")])
+    assert annotations(merged) == ([None] * len(merged), None, None, None)
+    part = lm_nlp.get_pipe("lm")(sentence.as_doc(copy_user_data=True))  # its own values: run the lm on it
+    assert part._.lm_n_tokens == 4 and part._.log_prob != doc._.log_prob  # "a bird sang" + <eos>
+
+
+def test_two_pipelines_in_one_process_each_read_with_their_own_model(lm_nlp):
+    torch.manual_seed(1)
+    other = make_lm_nlp()
+    other.initialize(lambda: lm_examples(other))
+    pairs = [(lm_nlp(text), other(text)) for text in LAZY_TEXTS]  # interleaved, unread
+    with eager(lm_nlp), eager(other):
+        expected = [(annotations(lm_nlp(text)), annotations(other(text))) for text in LAZY_TEXTS]
+    assert [(annotations(a), annotations(b)) for a, b in pairs] == expected
+    assert expected[1][0] != expected[1][1]
+
+
+def test_values_read_after_the_weights_changed_raise_and_serializing_does_not():
+    nlp = make_lm_nlp()
+    optimizer = nlp.initialize(lambda: lm_examples(nlp))
+    read, unread = nlp("the cat sat"), nlp("the cat sat")
+    expected = annotations(read)
+    nlp.update(lm_examples(nlp), sgd=optimizer)
+    assert annotations(read) == expected  # read before the update: kept
+    for doc in (unread, Doc(nlp.vocab).from_bytes(unread.to_bytes())):
+        with pytest.raises(ValueError, match="weights changed"):
+            doc._.perplexity
+        with pytest.raises(ValueError, match="weights changed"):
+            doc[0]._.surprisal
+    fresh = nlp("the cat sat")
+    nlp.from_bytes(nlp.to_bytes())  # loading counts as a change too
+    with pytest.raises(ValueError, match="weights changed"):
+        fresh._.log_prob
+    assert nlp("the cat sat")._.log_prob != expected[1]  # new docs read with the new weights
+    with eager(nlp):
+        assert nlp("a dog")._.perplexity is not None
 
 
 # --- updates (the `spacy train` path) ----------------------------------------------------

@@ -11,6 +11,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from ..corpora.ptb import read_sentences
+from ..extras import pyplot
 from .reports import machine_info, markdown_table, write_json
 
 EXAMPLE_PREFIXES = ["Every morning, my neighbor yelled at the", "The company said its profit rose", "The stock market"]
@@ -33,9 +34,10 @@ def evaluate_lm(nlp: Language, splits: Sequence[Tuple[str, Path]], corpus: str, 
         sentences = [words for words in read_sentences(path) if words]
         start = time.perf_counter()
         doc = nlp(sentences_doc(nlp, sentences))
+        perplexity = doc._.perplexity  # inside the timing: a lazy lstm_lm computes it on this first read
         seconds = time.perf_counter() - start
         key = f"{corpus}.{split}"
-        report[f"{key}.perplexity"] = doc._.perplexity
+        report[f"{key}.perplexity"] = perplexity
         report[f"{key}.n_tokens"] = doc._.lm_n_tokens
         report[f"{key}.words_per_second"] = len(doc) / seconds
         docs = nlp.pipe(Doc(nlp.vocab, words=words) for words in sentences)
@@ -149,10 +151,7 @@ def training_throughput(log: List[Dict]) -> float:
 
 
 def plot_lm_training(log: List[Dict], png_path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the language model's training curves")
 
     train = [e for e in log if e["type"] == "train"]
     evals = [e for e in log if e["type"] == "eval"]

@@ -13,6 +13,14 @@ from ..models.language_model import LanguageModelNet, State
 from .batching import pad_streams
 
 
+def reading_groups(lengths: Sequence[int], max_batch_docs: int) -> List[List[int]]:
+    """The streams `stream_log_probs` reads together: indices sorted by stream length (stable),
+    max_batch_docs at a time. The lazy `lstm_lm` forms the same groups, so its values are those of
+    the batched path bit for bit (float rounding depends on which rows share a batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[start : start + max_batch_docs] for start in range(0, len(order), max_batch_docs)]
+
+
 @torch.no_grad()
 def stream_log_probs(
     net: LanguageModelNet, streams: Sequence[Sequence[int]], chunk_size: int, max_batch_docs: int
@@ -21,13 +29,12 @@ def stream_log_probs(
     (natural log). Up to `max_batch_docs` streams of similar length are read together,
     `chunk_size` tokens at a time with the recurrent state carried over, so memory is bounded by
     max_batch_docs * chunk_size * vocabulary size whatever the length. Streams are padded at their
-    end only, which a left-to-right model never reads, so results do not depend on batching.
+    end only, which a left-to-right model never reads, so results do not depend on batching
+    beyond float rounding (which streams share a batch can change the last bits).
     """
     net.eval()
     results: List[Optional[numpy.ndarray]] = [None] * len(streams)
-    order = sorted(range(len(streams)), key=lambda i: len(streams[i]))
-    for start in range(0, len(order), max_batch_docs):
-        group = order[start : start + max_batch_docs]
+    for group in reading_groups([len(stream) for stream in streams], max_batch_docs):
         lengths = [len(streams[i]) for i in group]
         ids = pad_streams([streams[i] for i in group], 0)
         log_probs = torch.zeros(len(group), max(max(lengths) - 1, 0), dtype=torch.float64)

@@ -1,6 +1,6 @@
 """The `lstm_lm` component: a word-level recurrent language model inside `nlp(text)`.
 
-For every doc it sets `token._.surprisal` (-log2 p of the token given everything to its left
+For every doc it gives `token._.surprisal` (-log2 p of the token given everything to its left
 in the doc; None for tokens the model does not read), `doc._.log_prob` (natural log, summed over
 the predicted tokens including one <eos> per sentence), `doc._.lm_n_tokens` and
 `doc._.perplexity`. `next_words(doc)` ranks the words that may follow a doc and `generate(doc)`
@@ -12,21 +12,33 @@ sentence's tokens follow, normalised (lower case, numbers -> "N", unknown words 
 an <eos> (one at the end of the doc when it has no sentence boundaries: put a `sentencizer`
 first for multi-sentence texts). Whitespace tokens are skipped, and so are punctuation tokens
 outside the vocabulary when `skip_punctuation` is set (the PTB corpus has no punctuation).
+
+Lazy by default: `nlp(text)` / `nlp.pipe` only record each doc's token stream (no model runs)
+in `doc.user_data[LM_VALUES]`; the first read of any of the values of a doc runs
+the model over that doc and the docs `nlp.pipe` would have read with it in the eager path (up to
+`max_batch_docs` docs of similar length from the same batch), so the values are the eager ones
+bit for bit, and keeps them there: later reads cost a dict lookup. With `eager = true` the
+values are computed in `nlp(text)` / `nlp.pipe`, batched. Serializing a doc whose values were
+not read yet (`Doc.to_bytes`, a `DocBin` with user data, pickling, `nlp.pipe(n_process=2)`)
+computes them first, so they travel with it. docs/lm.md describes every case.
 """
 import math
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+import threading
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
+import srsly
+from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_get_examples
-from spacy.util import registry
+from spacy.util import minibatch, registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..layers import get_torch_net
 from ..lm.batching import PADDING, bptt_chunks, pad_streams
-from ..lm.scoring import read_prefix, sample_continuation
+from ..lm.scoring import read_prefix, reading_groups, sample_continuation
 from ..lm.step import backward_chunk
 from ..lm.vocab import Normalizer, Vocabulary
 from ..models.language_model import State
@@ -49,11 +61,165 @@ max_batch_docs = 16
 """
 )["model"]
 
-for _name in ("log_prob", "perplexity", "lm_n_tokens"):
-    if not Doc.has_extension(_name):
-        Doc.set_extension(_name, default=None)
-if not Token.has_extension("surprisal"):
-    Token.set_extension("surprisal", default=None)
+# The doc.user_data key of a doc's values: an `LMValues`, a `PendingLMValues` until the first
+# read, or the plain dict `LMValues.to_dict` gives after the doc was deserialized. A doc-level
+# extension key, so `Span.as_doc(copy_user_data=True)` and `Doc.from_docs` leave it out: the
+# values belong to the doc the model read, not to a part or a concatenation of it.
+LM_VALUES = ("._.", "lm_values", None, None)
+
+
+class LMValues:
+    """What the language model gives one doc (surprisal: {token.idx: bits} of the predicted
+    words), or why it cannot (`error`, raised when read). Shared, never modified, by copies of
+    the doc; serialized (msgpack, pickle) as the plain dict `to_dict`."""
+
+    __slots__ = ("component", "log_prob", "n_tokens", "perplexity", "surprisal", "error")
+
+    def __init__(
+        self,
+        component: str,
+        log_prob: float = 0.0,
+        n_tokens: int = 0,
+        perplexity: Optional[float] = None,
+        surprisal: Optional[Dict[int, float]] = None,
+        error: Optional[str] = None,
+    ):
+        self.component = component
+        self.log_prob, self.n_tokens, self.perplexity = log_prob, n_tokens, perplexity
+        self.surprisal = {} if surprisal is None else surprisal
+        self.error = error
+
+    @classmethod
+    def from_log_probs(cls, component: str, log_probs: numpy.ndarray, token_starts: Sequence[int]) -> "LMValues":
+        """log_probs: natural-log probabilities of the predicted tokens; token_starts: the
+        character offset of the token each stands for (-1 for an <eos>)."""
+        surprisal = {start: -log_prob / math.log(2) for log_prob, start in zip(log_probs.tolist(), token_starts) if start >= 0}
+        log_prob = float(log_probs.sum())
+        n_tokens = len(token_starts)
+        return cls(component, log_prob, n_tokens, math.exp(-log_prob / n_tokens) if n_tokens else None, surprisal)
+
+    def to_dict(self) -> Dict:
+        if self.error is not None:
+            return {"component": self.component, "error": self.error}
+        return {
+            "component": self.component,
+            "log_prob": self.log_prob,
+            "n_tokens": self.n_tokens,
+            "perplexity": self.perplexity,
+            "idx": list(self.surprisal),
+            "surprisal": list(self.surprisal.values()),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Dict) -> "LMValues":
+        if data.get("error") is not None:
+            return cls(data.get("component", "lm"), error=data["error"])
+        surprisal = dict(zip(data["idx"], data["surprisal"]))
+        return cls(data["component"], data["log_prob"], data["n_tokens"], data["perplexity"], surprisal)
+
+    def __reduce__(self):
+        return (dict, (self.to_dict(),))
+
+    def __copy__(self) -> "LMValues":
+        return self
+
+    def __deepcopy__(self, memo) -> "LMValues":
+        return self
+
+
+class _LazyGroup:
+    """Docs the eager path reads in one batch: their token streams, the component and the
+    state of its weights when it recorded them; the values of all of them once one is read
+    (by one thread: others wait for them)."""
+
+    __slots__ = ("component", "stamp", "streams", "token_starts", "results", "lock")
+
+    def __init__(self, component: "LanguageModelComponent", stamp, streams: List[List[int]], token_starts: List[List[int]]):
+        self.component, self.stamp, self.streams, self.token_starts = component, stamp, streams, token_starts
+        self.results: Optional[List[LMValues]] = None
+        self.lock = threading.Lock()
+
+    def values(self, index: int) -> LMValues:
+        if self.results is None:
+            with self.lock:
+                if self.results is None:
+                    self.results = self.component._read_group(self.stamp, self.streams, self.token_starts)
+                    self.component = self.streams = self.token_starts = None
+        return self.results[index]
+
+
+class PendingLMValues:
+    """A doc's values before their first read: its place in a `_LazyGroup`. Copies of the doc
+    share it; pickling or msgpack (Doc.to_bytes, DocBin) computes the values and stores them."""
+
+    __slots__ = ("group", "index")
+
+    def __init__(self, group: _LazyGroup, index: int):
+        self.group, self.index = group, index
+
+    def resolve(self) -> LMValues:
+        return self.group.values(self.index)
+
+    def to_dict(self) -> Dict:
+        return self.resolve().to_dict()
+
+    def __reduce__(self):
+        return (dict, (self.to_dict(),))
+
+    def __copy__(self) -> "PendingLMValues":
+        return self
+
+    def __deepcopy__(self, memo) -> "PendingLMValues":
+        return self
+
+
+def lm_values(doc: Doc) -> Optional[LMValues]:
+    """The doc's language-model values, computed on the first read; None when no `lstm_lm` read
+    the doc (or its user data was not kept). Raises ValueError when they cannot be given (the
+    model's weights changed between reading the doc and the first read of its values)."""
+    entry = doc.user_data.get(LM_VALUES)
+    if entry is None:
+        return None
+    if type(entry) is not LMValues:
+        if isinstance(entry, PendingLMValues):
+            entry = entry.resolve()
+        elif isinstance(entry, dict):
+            entry = LMValues.from_dict(entry)
+        else:
+            raise TypeError(f"doc.user_data[{LM_VALUES!r}] holds a {type(entry).__name__}, not language-model values")
+        doc.user_data[LM_VALUES] = entry
+    if entry.error is not None:
+        raise ValueError(entry.error)
+    return entry
+
+
+def _token_surprisal(token: Token) -> Optional[float]:
+    values = lm_values(token.doc)
+    return None if values is None else values.surprisal.get(token.idx)
+
+
+def _doc_value(attr: str) -> Callable[[Doc], object]:
+    def getter(doc: Doc):
+        values = lm_values(doc)
+        return None if values is None else getattr(values, attr)
+
+    return getter
+
+
+for _name in ("log_prob", "perplexity", "n_tokens"):
+    Doc.set_extension("lm_n_tokens" if _name == "n_tokens" else _name, getter=_doc_value(_name), force=True)
+Token.set_extension("surprisal", getter=_token_surprisal, force=True)
+
+
+def _encode_lm_values(obj, chain=None):
+    """srsly's msgpack (Doc.to_bytes, DocBin, nlp.pipe's worker processes) stores a doc's values,
+    computing them first if they were not read yet."""
+    if isinstance(obj, (LMValues, PendingLMValues)):
+        return obj.to_dict()
+    return obj if chain is None else chain(obj)
+
+
+srsly.msgpack_encoders.register("spacy_rnn.lm_values", func=_encode_lm_values)
 
 
 @Language.factory(
@@ -67,6 +233,7 @@ if not Token.has_extension("surprisal"):
         "max_vocab_size": 10000,
         "min_count": 1,
         "max_grad_norm": 0.25,
+        "eager": False,
         "scorer": {"@scorers": "spacy_rnn.lm_scorer.v1"},
     },
     default_score_weights={"lm_perplexity": None},
@@ -81,10 +248,16 @@ def make_lstm_lm(
     max_vocab_size: int,
     min_count: int,
     max_grad_norm: float,
+    eager: bool,
     scorer: Optional[Callable],
 ) -> "LanguageModelComponent":
     """lowercase / number_token / skip_punctuation: how words are normalised (saved with the
-    model). max_vocab_size / min_count: the vocabulary built at initialization."""
+    model). max_vocab_size / min_count: the vocabulary built at initialization.
+    eager: false (the default) computes a doc's surprisals, log_prob, lm_n_tokens and perplexity
+    on the first read of any of them (a pipeline pays for the model only where they are read);
+    true computes them in `nlp(text)` / `nlp.pipe`, batched, for users who read every doc's. The
+    values are the same either way. A prediction setting: a saved pipeline takes the config's,
+    e.g. `spacy.load(path, config={"components": {"lm": {"eager": True}}})`."""
     normalizer = Normalizer(lowercase=lowercase, number_token=number_token, skip_punctuation=skip_punctuation)
     return LanguageModelComponent(
         nlp.vocab,
@@ -94,13 +267,15 @@ def make_lstm_lm(
         max_vocab_size=max_vocab_size,
         min_count=min_count,
         max_grad_norm=max_grad_norm,
+        eager=eager,
         scorer=scorer,
     )
 
 
 def lm_score(examples: Iterable[Example], **kwargs) -> Dict[str, Optional[float]]:
     """lm_perplexity = exp(-sum log p / number of predicted tokens) over all predicted docs;
-    lm_log_prob is that sum (natural log), lm_n_tokens the count."""
+    lm_log_prob is that sum (natural log), lm_n_tokens the count. Reading the values of lazily
+    processed docs computes them, in the groups the eager path reads: the same scores."""
     log_prob, n_tokens = 0.0, 0
     for example in examples:
         doc = example.predicted
@@ -118,9 +293,11 @@ def make_lm_scorer() -> Callable:
 
 class LanguageModelComponent(TorchPipe):
     """See the module docstring. The vocabulary (`model.attrs["words"]`) and the normaliser
-    (`model.attrs["normalizer"]`) are saved with the model."""
+    (`model.attrs["normalizer"]`) are saved with the model; cfg["eager"] is a prediction
+    setting (the config's value wins over the saved one)."""
 
     NET_CLASS = "LanguageModelNet"
+    PREDICTION_SETTINGS = ("eager",)
 
     def __init__(
         self,
@@ -132,11 +309,13 @@ class LanguageModelComponent(TorchPipe):
         max_vocab_size: int = 10000,
         min_count: int = 1,
         max_grad_norm: float = 0.25,
+        eager: bool = False,
         scorer: Optional[Callable] = lm_score,
     ):
         super().__init__(vocab, model, name, labels=[], max_grad_norm=max_grad_norm, scorer=scorer)
-        self.cfg.update(max_vocab_size=max_vocab_size, min_count=min_count)
+        self.cfg.update(max_vocab_size=max_vocab_size, min_count=min_count, eager=eager)
         self.model.attrs["normalizer"] = normalizer.to_dict()
+        self._weights_generation = 0
 
     @property
     def normalizer(self) -> Normalizer:
@@ -174,6 +353,7 @@ class LanguageModelComponent(TorchPipe):
             words = Vocabulary.from_corpus(sentences, max_size=self.cfg["max_vocab_size"], min_count=self.cfg["min_count"]).words
         self.model.attrs["words"] = Vocabulary(words).words
         self.model.initialize()
+        self._weights_changed()
 
     def doc_stream(self, doc: Doc, end_with_eos: bool = True) -> Tuple[List[int], List[int]]:
         """The doc's token ids (starting with the <eos> context) and, for each id after the
@@ -199,25 +379,100 @@ class LanguageModelComponent(TorchPipe):
             positions.pop()
         return ids, positions
 
+    def check_initialized(self) -> None:
+        if not self.model.attrs["words"]:
+            raise ValueError(f"[{self.name}] the language model is not initialized: call nlp.initialize() or load a trained pipeline")
+
     def predict(self, docs: Iterable[Doc]) -> List[Tuple[numpy.ndarray, List[int]]]:
         """Per doc: natural-log probabilities of its predicted tokens and their positions."""
         docs = list(docs)
         if not docs:
             return []
-        if not self.model.attrs["words"]:
-            raise ValueError(f"[{self.name}] the language model is not initialized: call nlp.initialize() or load a trained pipeline")
+        self.check_initialized()
         streams = [self.doc_stream(doc) for doc in docs]
         log_probs = self.model.predict([ids for ids, _ in streams])
         return [(lp, positions) for lp, (_, positions) in zip(log_probs, streams)]
 
     def set_annotations(self, docs: Iterable[Doc], predictions) -> None:
+        """Store each doc's values (the eager path)."""
         for doc, (log_probs, positions) in zip(docs, predictions):
-            for log_prob, i in zip(log_probs.tolist(), positions):
-                if i >= 0:
-                    doc[i]._.surprisal = -log_prob / math.log(2)
-            doc._.lm_n_tokens = len(positions)
-            doc._.log_prob = float(log_probs.sum())
-            doc._.perplexity = math.exp(-doc._.log_prob / len(positions)) if positions else None
+            doc.user_data[LM_VALUES] = LMValues.from_log_probs(self.name, log_probs, _token_starts(doc, positions))
+
+    def defer(self, docs: Sequence[Doc]) -> None:
+        """The lazy path: record each doc's token stream in the group the eager path would read
+        it with (`lm.scoring.reading_groups`); the first read of one of its values computes them
+        for the whole group."""
+        docs = list(docs)
+        if not docs:
+            return
+        self.check_initialized()
+        streams = [self.doc_stream(doc) for doc in docs]
+        stamp = self._weights_stamp()
+        for members in reading_groups([len(ids) for ids, _ in streams], self.model.attrs["max_batch_docs"]):
+            group = _LazyGroup(
+                self, stamp, [streams[i][0] for i in members], [_token_starts(docs[i], streams[i][1]) for i in members]
+            )
+            for index, i in enumerate(members):
+                docs[i].user_data[LM_VALUES] = PendingLMValues(group, index)
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.cfg.get("eager", False):
+            return super().__call__(doc)
+        error_handler = self.get_error_handler()
+        try:
+            self.defer([doc])
+            return doc
+        except Exception as e:
+            error_handler(self.name, self, [doc], e)
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        if self.cfg.get("eager", False):
+            yield from super().pipe(stream, batch_size=batch_size)
+            return
+        error_handler = self.get_error_handler()
+        for docs in minibatch(stream, size=batch_size):
+            try:
+                self.defer(docs)
+                yield from docs
+            except Exception as e:
+                error_handler(self.name, self, docs, e)
+
+    def _read_group(self, stamp, streams: List[List[int]], token_starts: List[List[int]]) -> List[LMValues]:
+        """The values of a lazy group; an error for each doc if the weights changed since."""
+        if stamp != self._weights_stamp():
+            error = (
+                f"[{self.name}] the language model's weights changed (an update, use_params or loading) after it "
+                f"read this doc and before its surprisal/perplexity were first read, so they cannot be given: read "
+                f"them before changing the weights, or set the component's eager = true"
+            )
+            return [LMValues(self.name, error=error)] * len(streams)
+        log_probs = self.model.predict(streams)
+        return [LMValues.from_log_probs(self.name, lp, starts) for lp, starts in zip(log_probs, token_starts)]
+
+    def _weights_stamp(self):
+        """Changes whenever the weights may have: updates through the component and loading count
+        a generation; in-place changes to the tensors (e.g. use_params) bump their versions."""
+        params = tuple((id(p), p.data_ptr(), p._version) for p in self.net.parameters())
+        return getattr(self, "_weights_generation", 0), params
+
+    def _weights_changed(self) -> None:
+        self._weights_generation = getattr(self, "_weights_generation", 0) + 1
+
+    def finish_update(self, sgd) -> None:
+        try:
+            super().finish_update(sgd)
+        finally:
+            self._weights_changed()
+
+    def from_disk(self, path, *, exclude=tuple()):
+        super().from_disk(path, exclude=exclude)
+        self._weights_changed()
+        return self
+
+    def from_bytes(self, bytes_data, *, exclude=tuple()):
+        super().from_bytes(bytes_data, exclude=exclude)
+        self._weights_changed()
+        return self
 
     def next_words(self, doc: Doc, k: int = 10, include_special: bool = False) -> List[Tuple[str, float]]:
         """The k most probable words to follow the doc (its text is a prefix: no <eos> is added
@@ -285,3 +540,9 @@ class LanguageModelComponent(TorchPipe):
             loss, state = backward_chunk(net, inputs.clamp(min=0), targets, state, n_targets)
             total += loss
         return total
+
+
+def _token_starts(doc: Doc, positions: Sequence[int]) -> List[int]:
+    """The character offset of the token at each position (-1 for an <eos>)."""
+    starts = doc.to_array(IDX).tolist()
+    return [starts[i] if i >= 0 else -1 for i in positions]
