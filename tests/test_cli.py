@@ -39,6 +39,8 @@ COMMANDS = [
     "convert-hf-ner",
     "convert-hf-text",
     "init-vectors",
+    "compact-vectors",
+    "compact-vectors-report",
     "train",
     "check-gpu",
     "evaluate-tagger",

@@ -118,12 +118,14 @@ class RNNFeaturizer:
 
 def check_vectors(table: Vectors, width: int, fingerprint: str) -> None:
     """Raise a ValueError that says how to fix it unless `table` has the width (and, when one was
-    recorded, the fingerprint) of the vectors a model was trained with."""
+    recorded, the fingerprint) of the vectors a model was trained with. A table stored as int8
+    (`spacy_rnn.vectors_storage.Int8Vectors`) also passes for the float32 table it was quantised
+    from (its `source_fingerprint`)."""
     found = table.shape[1] if table.shape[0] else 0
     problem = None
     if found != width:
         problem = f"the vocab in use has {'vectors of width ' + str(found) if found else 'no vectors'}"
-    elif fingerprint and vectors_fingerprint(table) != fingerprint:
+    elif fingerprint and fingerprint not in (vectors_fingerprint(table), getattr(table, "source_fingerprint", None)):
         problem = f"the vocab in use has another table of that width (fingerprint {vectors_fingerprint(table)})"
     if problem:
         raise ValueError(

@@ -9,7 +9,7 @@ table's keys because `Vocab.prune_vectors` looks up the string of every key, whi
 pipelines built from `spacy_rnn.vectors` tables do not store (it raises KeyError E018 on them),
 and because the argmax below is about twice as fast as the sorted top-n of
 `Vectors.most_similar`. The table keeps float32 values (spaCy's and thinc's vector code expects
-them).
+them) and its class: a table stored as int8 on disk (`spacy_rnn.vectors_storage`) stays so.
 
 The components record the fingerprint of the table they were trained with and refuse another
 one (`spacy_rnn.encoders.check_vectors`). `prune_pipeline_vectors(nlp, n_rows)` checks that
@@ -55,7 +55,8 @@ def prune_vectors(
     removed_rows, inverse = numpy.unique(rows[removed], return_inverse=True)
     nearest, cosines = nearest_rows(data, removed_rows, n_rows, batch_size, progress)
     rows[removed] = nearest[inverse]
-    pruned = Vectors(strings=vectors.strings, data=numpy.ascontiguousarray(data[:n_rows]), name=vectors.name)
+    # The table's own class: an int8 table (spacy_rnn.vectors_storage.Int8Vectors) stays int8.
+    pruned = type(vectors)(strings=vectors.strings, data=numpy.ascontiguousarray(data[:n_rows]), name=vectors.name)
     for key, row in zip(keys.tolist(), rows.tolist()):
         pruned.add(key, row=row)
     stats["remapped_keys"] = int(removed.sum())

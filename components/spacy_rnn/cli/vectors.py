@@ -1,7 +1,9 @@
 """init-vectors: static word vectors (GloVe, optionally extended by a Transformer encoder's
-word embeddings) stored in a spaCy pipeline for the encoder's frozen vector features."""
+word embeddings) stored in a spaCy pipeline for the encoder's frozen vector features;
+compact-vectors: a saved pipeline's vectors stored as int8 rows (spacy_rnn.vectors_storage);
+compact-vectors-report: what that costs and saves on a table."""
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -37,3 +39,56 @@ def init_vectors_cmd(
         except (ImportError, FileNotFoundError, ValueError) as err:
             fail(str(err))
     typer.echo(f"{shape[0]:,} vectors of width {shape[1]} -> {output_dir}")
+
+
+@app.command("compact-vectors")
+def compact_vectors_cmd(
+    pipeline: Path = typer.Argument(..., exists=True, file_okay=False, help="Saved pipeline (or vectors) folder"),
+    output: Path = typer.Argument(..., help="Where the pipeline with int8 vectors is saved"),
+) -> None:
+    """Store the pipeline's static vectors as int8 rows with a float32 scale per row (float32 again
+    in memory): check that its components were trained with the table, quantise it, record the
+    quantised table in the components that read it, set the config's nlp.vectors to
+    spacy_rnn.Int8Vectors.v1 and save the pipeline to OUTPUT."""
+    import spacy
+
+    from ..vectors_storage import compact_pipeline_vectors
+
+    if output.resolve() == pipeline.resolve():
+        fail("give another OUTPUT folder than PIPELINE")
+    nlp = spacy.load(pipeline)
+    try:
+        stats = compact_pipeline_vectors(nlp)
+    except ValueError as err:
+        fail(str(err))
+    nlp.to_disk(output)
+    typer.echo(
+        f"{stats['rows']:,} x {stats['width']} vectors ({stats['keys']:,} keys) stored as int8: max abs error "
+        f"{stats['max_abs_error']:.4g}, mean {stats['mean_abs_error']:.3g}, mean cosine {stats['mean_cosine']:.6f}; "
+        f"read by {', '.join(stats['readers']) or 'no component'}"
+    )
+    typer.echo(f"pipeline -> {output}")
+
+
+@app.command("compact-vectors-report")
+def compact_vectors_report_cmd(
+    vectors: List[Path] = typer.Argument(..., exists=True, file_okay=False, help="Vectors folders (init-vectors) or pipelines with float32 vectors"),
+    output_dir: Path = typer.Option(Path("reports/core"), help="Where compact_vectors.json/.md go"),
+    max_rows: int = typer.Option(0, help="Measure only each table's first N rows (0: all)"),
+    queries: int = typer.Option(200, min=1, help="Most frequent words (first rows) whose neighbours are compared"),
+    neighbours: int = typer.Option(10, min=1, help="Neighbours compared per word"),
+) -> None:
+    """Size on disk (float32 against int8), errors, cosines and nearest-neighbour agreement of
+    each table stored as int8; JSON + markdown."""
+    import shlex
+    import sys
+
+    from ..evaluation.compact_vectors import compact_vectors_reports, write_compact_vectors_report
+
+    try:
+        report = compact_vectors_reports(vectors, max_rows, queries, neighbours)
+    except ValueError as err:
+        fail(str(err))
+    command = "python -m spacy_rnn " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) if sys.argv[1:2] == ["compact-vectors-report"] else None
+    for path in write_compact_vectors_report(report, output_dir, command):
+        typer.echo(f"-> {path}")
