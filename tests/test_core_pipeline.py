@@ -1,14 +1,19 @@
 """The core pipeline: configs/assemble/pipeline.cfg sources four trained components onto the one
 vectors table they were trained with; core-report sets each task's stand-alone scores beside its
-assembled ones and writes the package metadata; `demo` prints all four annotations; the language
-model computes its values when they are first read unless loaded with `eager`."""
+assembled ones, times (a) the pipeline as loaded, (b) the same reading every surprisal and (c) a
+peer's whole pipeline, and writes the package metadata; `demo` prints all four annotations; the
+language model computes its values when they are first read unless loaded with `eager`. No test
+here depends on a timing's value."""
+import pytest
 import spacy
 import srsly
+import torch
 from spacy.util import load_config
 from typer.testing import CliRunner
 
 from spacy_rnn.cli import app
-from spacy_rnn.evaluation.core_report import SCORES, component_speed, package_meta, score_rows
+from spacy_rnn.evaluation.benchmark import SurprisalsRead, cpu_line, cpu_record
+from spacy_rnn.evaluation.core_report import READ_STAGE, SCORES, component_speed, core_markdown, core_speed, package_meta, score_rows
 from spacy_rnn.pipes.lm import LM_VALUES, LMValues, PendingLMValues
 
 from helpers import ROOT, project_scripts
@@ -71,13 +76,13 @@ def test_package_metadata_names_the_research_only_sources_and_the_measured_test_
     _write_reports(tmp_path / "standalone", 1.0)
     _write_reports(tmp_path / "assembled", 1.0)
     rows = score_rows(tmp_path / "standalone", tmp_path / "assembled")
-    speed = {"words_per_second": 1234, "n_texts": 10}
-    meta = package_meta(rows, speed, None, 120.5, "0.1.0")
+    meta = package_meta(rows, SPEED, None, 120.5, "0.1.0")
     assert meta["performance"] == {"pos_acc": 0.9, "tag_acc": 0.9, "ents_f": 0.9, "cats_score": 0.9}
     assert "research" in meta["license"]
     research_only = [source["name"] for source in meta["sources"] if "research use only" in source["license"]]
     assert any("CoNLL-2003" in name for name in research_only) and any("Penn Treebank" in name for name in research_only)
-    assert "1,234 words/s" in meta["notes"] and "120.5 MiB" in meta["notes"]
+    assert "1,234 words/s as loaded (1.23x en_core_web_sm), 600 words/s reading every token's surprisal (0.60x)" in meta["notes"]
+    assert CPU_LINE in meta["notes"] and "120.5 MiB" in meta["notes"]
 
 
 def _assembled(tagger, ner, textcat):
@@ -89,11 +94,79 @@ def _assembled(tagger, ner, textcat):
     return nlp
 
 
-def test_component_speed_times_the_tokenizer_and_every_component(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp):
+def test_component_speed_times_the_tokenizer_every_component_then_the_surprisals_read(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp):
     nlp = _assembled(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp)
     speed = component_speed(nlp, ["Anna visited Paris .", "The film was great ."] * 5, batch_size=4)
-    assert list(speed["seconds"]) == ["tokenizer", "tagger", "ner", "textcat", "sentencizer", "lm"]
-    assert speed["n_words"] == (4 + 5) * 5 and speed["words_per_second"] > 0
+    assert list(speed["seconds"]) == ["tokenizer", "tagger", "ner", "textcat", "sentencizer", "lm", READ_STAGE]
+    assert speed["n_words"] == (4 + 5) * 5 and speed["n_texts"] == 10
+
+
+def test_surprisals_read_yields_docs_whose_language_model_values_are_computed(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp):
+    nlp = _assembled(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp)
+    texts = ["Anna visited Paris .", "The film was great .", ""] * 3
+    assert all(isinstance(doc.user_data[LM_VALUES], PendingLMValues) for doc in nlp.pipe(texts, batch_size=4))
+    read = list(SurprisalsRead(nlp).pipe(texts, batch_size=4))
+    assert all(type(doc.user_data[LM_VALUES]) is LMValues for doc in read if len(doc))  # an empty doc has no token to read
+    assert [[t._.surprisal for t in doc] for doc in read] == [[t._.surprisal for t in doc] for doc in nlp.pipe(texts, batch_size=4)]
+
+
+def _peer(path):
+    """A tiny spaCy pipeline saved with one component disabled, as en_core_web_sm has senter."""
+    peer = spacy.blank("en")
+    peer.add_pipe("sentencizer")
+    ruler = peer.add_pipe("entity_ruler")
+    peer.add_pipe("senter")
+    peer.initialize()
+    ruler.add_patterns([{"label": "LOC", "pattern": "Paris"}])
+    peer.disable_pipe("senter")
+    peer.to_disk(path)
+    return str(path)
+
+
+def test_core_speed_times_the_pipeline_as_loaded_reading_surprisals_and_the_whole_peer(tmp_path, trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp):
+    nlp = _assembled(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp)
+    threads = torch.get_num_threads()
+    speed = core_speed(nlp, _peer(tmp_path / "peer"), ["Anna visited Paris .", "The film was great ."] * 5, repeats=2, batch_size=4)
+    assert torch.get_num_threads() == threads and speed["ours_threads"]["torch_threads"] == 1
+    assert set(speed["words_per_second"]) == {"as_loaded", "surprisals_read", "peer"}
+    assert set(speed["speed_ratio"]) == {"as_loaded", "surprisals_read"}
+    assert all(len(runs) == 2 for runs in speed["runs_words_per_second"].values())
+    assert (speed["peer_components"], speed["peer_disabled"]) == (["sentencizer", "entity_ruler"], ["senter"])
+    assert speed["components"] == nlp.pipe_names and speed["language_models"] == ["lm"] and speed["cpu"] == cpu_record()
+    assert list(speed["seconds"])[-2:] == ["lm", READ_STAGE] and speed["n_words"] == 45 and speed["repeats"] == 2
+    with pytest.raises(ValueError, match="no language model"):
+        core_speed(spacy.blank("en"), _peer(tmp_path / "peer"), ["Anna"], repeats=1)
+
+
+CPU = {"model": "AMD EPYC 9654", "flags": {"avx2": True, "avx512_vnni": False}, "torch_capability": "AVX512", "quantized_engine": "x86"}
+CPU_LINE = "CPU AMD EPYC 9654; flags avx2 (not avx512_vnni); torch CPU capability AVX512, quantized engine x86"
+SPEED = {
+    "components": ["tagger", "ner", "textcat", "sentencizer", "lm"], "language_models": ["lm"], "peer": "en_core_web_sm",
+    "peer_components": ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner"], "peer_disabled": ["senter"],
+    "peer_ops": "NumpyOps", "ours_threads": {"torch_threads": 1, "torch_interop_threads": 2}, "repeats": 3, "cpu": CPU,
+    "n_texts": 10, "n_words": 200, "batch_size": 256,
+    "seconds": {"tokenizer": 0.1, "tagger": 0.5, "ner": 0.5, "textcat": 0.5, "sentencizer": 0.1, "lm": 0.2, READ_STAGE: 2.0},
+    "words_per_second": {"as_loaded": 1234, "surprisals_read": 600, "peer": 1000},
+    "speed_ratio": {"as_loaded": 1.23, "surprisals_read": 0.6},
+}
+MEMORY = {"precision": "as loaded", "n_chars": 1000, "n_tokens": 200, "n_tokens_annotated": 200, "seconds": 0.1,
+          "rss_after_load_mib": 100.0, "peak_rss_mib": 120.0, "peak_increase_mib": 20.0,
+          "after_read": {"read": "read_surprisals", "seconds": 0.3, "peak_rss_mib": 130.0, "peak_increase_mib": 30.0}}
+
+
+def test_the_report_sets_both_of_ours_beside_the_whole_peer_with_the_cpu_and_the_stages_of_each():
+    machine = {"processor": "x86_64", "cpu_count": 2, "torch": "2.5", "load_average": [1.0, 1.0, 1.0]}
+    text = core_markdown({"model": "nlp", "scores": [], "speed": SPEED, "memory": MEMORY, "size_mib": 1.0, "machine": machine})
+    assert "**(a) as loaded 1,234 words/s, 1.23×; (b) reading every token's surprisal 600 words/s, 0.60×**" in text
+    assert "| (a) ours as `spacy.load` gives it: language model lazy, nothing read | tagger + ner + textcat + sentencizer + lm | 1,234 | 1.23 |" in text
+    assert "| (b) ours, every token's `token._.surprisal` read after each doc (the language model runs) | tagger + ner + textcat + sentencizer + lm | 600 | 0.60 |" in text
+    assert ("| (c) en_core_web_sm, its whole pipeline as `spacy.load` gives it; its disabled senter not run | "
+            "tok2vec + tagger + parser + attribute_ruler + lemmatizer + ner | 1,000 | 1.00 |") in text
+    assert "| lm: `pipe` (lazy: records each doc's token stream) | 0.20 | 0.20 |" in text
+    assert f"| lm: {READ_STAGE} | — | 2.00 |" in text and "| total | 1.90 | 3.90 |" in text
+    assert "**peak 120.0 MiB** (+20.0 MiB) with nothing read" in text and "**peak 130.0 MiB** (+30.0 MiB)" in text
+    # the CPU next to every speed figure: the headline, the stages and the memory
+    assert text.count(CPU_LINE) == 3
 
 
 def test_the_saved_pipeline_s_language_model_is_lazy_unless_loaded_eager(tmp_path, trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp):
@@ -127,12 +200,19 @@ def test_core_report_and_demo_run_on_an_assembled_pipeline(tmp_path, trained_tag
     result = runner.invoke(app, [
         "core-report", str(tmp_path / "nlp"), "--standalone", str(tmp_path / "standalone"),
         "--assembled", str(tmp_path / "assembled"), "--texts", str(tmp_path / "texts.spacy"),
-        "--memory-chars", "0", "--output-dir", str(tmp_path / "report"),
+        "--peer", _peer(tmp_path / "peer"), "--repeats", "1", "--memory-chars", "300", "--output-dir", str(tmp_path / "report"),
     ])
     assert result.exit_code == 0, result.output
     report = srsly.read_json(tmp_path / "report" / "core.json")
     assert report["speed"]["components"] == nlp.pipe_names and report["size_mib"] > 0
-    assert "stand-alone" in (tmp_path / "report" / "README.md").read_text()
+    assert set(report["speed"]["words_per_second"]) == {"as_loaded", "surprisals_read", "peer"}
+    memory = report["memory"]
+    assert memory["n_chars"] == 300 and memory["after_read"]["read"] == "read_surprisals"
+    assert memory["after_read"]["peak_rss_mib"] >= memory["peak_rss_mib"]
+    text = (tmp_path / "report" / "README.md").read_text()
+    assert "stand-alone" in text and text.count(cpu_line(cpu_record())) == 3
+    for row in ("| (a) ours as `spacy.load` gives it", "| (b) ours, every token's", f"| (c) {tmp_path / 'peer'}, its whole pipeline"):
+        assert row in text
     assert srsly.read_json(tmp_path / "report" / "meta.json")["name"] == "rnn_core"
 
     result = runner.invoke(app, ["demo", str(tmp_path / "nlp"), "Anna visited Paris ."])
@@ -149,7 +229,7 @@ def test_the_package_carries_the_measured_metadata_and_requires_spacy_rnn(tmp_pa
     _assembled(trained_tagger_nlp, trained_ner_nlp, trained_textcat_nlp).to_disk(tmp_path / "nlp")
     _write_reports(tmp_path / "reports", 1.0)
     rows = score_rows(tmp_path / "reports", tmp_path / "reports")
-    srsly.write_json(tmp_path / "meta.json", package_meta(rows, {"words_per_second": 1000, "n_texts": 3}, None, 1.0, "0.0.1"))
+    srsly.write_json(tmp_path / "meta.json", package_meta(rows, SPEED, None, 1.0, "0.0.1"))
     (tmp_path / "packages").mkdir()
     subprocess.run([
         sys.executable, "-m", "spacy", "package", str(tmp_path / "nlp"), str(tmp_path / "packages"),

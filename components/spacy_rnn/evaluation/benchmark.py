@@ -156,6 +156,34 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def language_models(nlp) -> List[str]:
+    """The names of the pipeline's language models (`lstm_lm` components)."""
+    from ..pipes.lm import LanguageModelComponent
+
+    return [name for name, pipe in nlp.pipeline if isinstance(pipe, LanguageModelComponent)]
+
+
+def read_surprisals(doc) -> None:
+    """Read every token's `token._.surprisal`: a lazy language model computes the doc's values
+    (and those of the docs it reads with it) at the first read."""
+    for token in doc:
+        token._.surprisal
+
+
+class SurprisalsRead:
+    """A pipeline whose `pipe` reads every token's surprisal of each doc (`read_surprisals`)
+    before yielding it: timed with `words_per_second` / `timed_runs`, it includes what a lazy
+    language model computes on first read."""
+
+    def __init__(self, nlp):
+        self.nlp = nlp
+
+    def pipe(self, texts, **kwargs) -> Iterator:
+        for doc in self.nlp.pipe(texts, **kwargs):
+            read_surprisals(doc)
+            yield doc
+
+
 def words_per_second(nlp, texts: Sequence[str], batch_size: int, n_process: int = 1) -> float:
     start = time.perf_counter()
     n_words = sum(len(doc) for doc in nlp.pipe(texts, batch_size=batch_size, n_process=n_process))
@@ -513,7 +541,7 @@ def _status_kb(field: str) -> int:
     raise KeyError(field)
 
 
-def _peak_memory_worker(model: str, text: str, variant: Optional[Variant]) -> Dict:
+def _peak_memory_worker(model: str, text: str, variant: Optional[Variant], read: Optional[Callable]) -> Dict:
     nlp = load_ours(Path(model), variant)
     nlp.max_length = len(text) + 1
     loaded = _status_kb("VmRSS")
@@ -523,18 +551,25 @@ def _peak_memory_worker(model: str, text: str, variant: Optional[Variant]) -> Di
     seconds = time.perf_counter() - start
     peak = _status_kb("VmHWM")
     annotated = sum(1 for token in doc if token.pos_ or token.ent_iob_)
-    return {"loaded_kb": loaded, "peak_kb": peak, "n_tokens": len(doc), "n_annotated": annotated, "seconds": seconds}
+    result = {"loaded_kb": loaded, "peak_kb": peak, "n_tokens": len(doc), "n_annotated": annotated, "seconds": seconds}
+    if read is not None:
+        start = time.perf_counter()
+        read(doc)
+        result.update(read_seconds=time.perf_counter() - start, read_peak_kb=_status_kb("VmHWM"))
+    return result
 
 
-def peak_memory(model: Path, text: str, variant: Optional[Variant] = None) -> Dict:
+def peak_memory(model: Path, text: str, variant: Optional[Variant] = None, read: Optional[Callable] = None) -> Dict:
     """Resident memory (MiB) of a fresh process after loading the model (as `spacy.load` gives
     it, or with the variant's settings), and its peak while processing `text` (Linux: the peak
-    counter is reset after loading)."""
+    counter is reset after loading). read: a module-level function of the doc (e.g.
+    `read_surprisals`) called after processing; "after_read" then gives its seconds and the
+    peak up to its end (processing and reading)."""
     if not Path("/proc/self/clear_refs").exists():
         raise RuntimeError("peak memory measurement needs Linux /proc (clear_refs, VmHWM)")
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        result = pool.submit(_peak_memory_worker, str(model), text, variant).result()
-    return {
+        result = pool.submit(_peak_memory_worker, str(model), text, variant, read).result()
+    memory = {
         "precision": variant.name if variant is not None else "as loaded",
         "n_chars": len(text),
         "n_tokens": result["n_tokens"],
@@ -544,6 +579,14 @@ def peak_memory(model: Path, text: str, variant: Optional[Variant] = None) -> Di
         "peak_rss_mib": round(result["peak_kb"] / 1024, 1),
         "peak_increase_mib": round((result["peak_kb"] - result["loaded_kb"]) / 1024, 1),
     }
+    if read is not None:
+        memory["after_read"] = {
+            "read": read.__name__,
+            "seconds": round(result["read_seconds"], 2),
+            "peak_rss_mib": round(result["read_peak_kb"] / 1024, 1),
+            "peak_increase_mib": round((result["read_peak_kb"] - result["loaded_kb"]) / 1024, 1),
+        }
+    return memory
 
 
 def _threads_line(threads: Dict) -> str:

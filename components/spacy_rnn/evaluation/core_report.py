@@ -1,17 +1,28 @@
 """The assembled pipeline's report (`core-report`): each task's scores inside the one pipeline
-beside the same component stand-alone, the pipeline's speed per component on one thread, its peak
-memory on a huge text, its size on disk, and the package metadata a user can trust (licences, data
-sources, measured accuracy and speed) for `spacy package --meta-path`.
+beside the same component stand-alone, its speed against a peer pipeline, its peak memory on a
+huge text, its size on disk, and the package metadata a user can trust (licences, data sources,
+measured accuracy and speed) for `spacy package --meta-path`.
 
 The scores are read from the evaluate-* reports (accuracy.json, seqeval.json, textcat.json,
 perplexity.json) written for the stand-alone components and for the assembled pipeline.
+
+Speed (`core_speed`), in one run on the same texts, one thread each, alternating runs, best of
+`repeats` (`benchmark.timed_runs`): (a) the pipeline as `spacy.load` gives it (its language model
+lazy: nothing read, so it only records token streams), (b) the same reading every token's
+`token._.surprisal` after each doc (the language model runs), (c) the peer's whole pipeline as
+`spacy.load` gives it; words/s of each and the ratios of (a) and (b) to (c), with the CPU
+(`benchmark.cpu_record`). Seconds per stage come from one more pass (`component_speed`). Memory:
+the peak processing one huge text as loaded, then the peak once every surprisal was read.
 """
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import srsly
 
+from .benchmark import (
+    StageTimer, SurprisalsRead, _ops_name, _threads_line, cpu_line, cpu_record, language_models, read_surprisals,
+    summarize_runs, thread_settings, timed_runs, torch_threads,
+)
 from .reports import machine_info, markdown_table, write_json
 
 # (task, metric, report file, score key with {split}, splits as (label, name in the key), higher is better)
@@ -66,22 +77,57 @@ def _score(report: Dict, name: str) -> float:
     return float(value)
 
 
+# The stage of `component_speed` that reads every token's surprisal: only (b) has it.
+READ_STAGE = "surprisals read (the language model runs)"
+# The rows of the speed table besides the peer's, by key in `core_speed`'s report.
+OURS = {
+    "as_loaded": "(a) ours as `spacy.load` gives it: language model lazy, nothing read",
+    "surprisals_read": "(b) ours, every token's `token._.surprisal` read after each doc (the language model runs)",
+}
+
+
 def component_speed(nlp, texts: Sequence[str], batch_size: int = 256) -> Dict:
-    """Seconds spent in the tokenizer and in each component over `texts` (one pass, `pipe` in
-    batches, the threads torch has now) and the words/second of the whole pipeline."""
-    start = time.perf_counter()
-    docs = list(nlp.tokenizer.pipe(texts, batch_size=batch_size))
-    seconds = {"tokenizer": time.perf_counter() - start}
+    """Seconds per stage of one pass over `texts` (the threads torch has now): the tokenizer,
+    each component's `pipe` over all the docs in turn (a lazy language model's only records each
+    doc's token stream), then READ_STAGE: every token's surprisal read (`read_surprisals`). The
+    stages before READ_STAGE are what (a) pays; all of them what (b) pays."""
+    timer = StageTimer()
+    with timer("tokenizer"):
+        docs = list(nlp.tokenizer.pipe(texts, batch_size=batch_size))
     for name, proc in nlp.pipeline:
-        start = time.perf_counter()
-        docs = list(proc.pipe(docs, batch_size=batch_size)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
-        seconds[name] = time.perf_counter() - start
-    n_words = sum(len(doc) for doc in docs)
-    total = sum(seconds.values())
+        with timer(name):
+            docs = list(proc.pipe(docs, batch_size=batch_size)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
+    with timer(READ_STAGE):
+        for doc in docs:
+            read_surprisals(doc)
     return {
-        "n_texts": len(texts), "n_words": n_words, "batch_size": batch_size,
-        "seconds": {name: round(value, 2) for name, value in seconds.items()},
-        "words_per_second": round(n_words / total),
+        "n_texts": len(texts), "n_words": sum(len(doc) for doc in docs), "batch_size": batch_size,
+        "seconds": {name: round(value, 2) for name, value in timer.seconds.items()},
+    }
+
+
+def core_speed(nlp, peer: str, texts: Sequence[str], repeats: int = 3, batch_size: int = 256) -> Dict:
+    """Words/second of (a) `nlp` as given, (b) `nlp` with every token's surprisal read after each
+    doc (`SurprisalsRead`) and (c) the peer's whole pipeline (`spacy.load(peer)`), one thread each
+    (torch: 1 thread; the peer as spaCy runs it, single-threaded), in `repeats` alternating runs
+    (`timed_runs`; best run, and the ratios of (a) and (b) to (c) under "speed_ratio"), with the
+    seconds per stage of one pass (`component_speed`) and the CPU. ValueError when `nlp` has no
+    language model (`lstm_lm`)."""
+    import spacy
+
+    lms = language_models(nlp)
+    if not lms:
+        raise ValueError(f"the pipeline ({', '.join(nlp.pipe_names)}) has no language model (lstm_lm) whose surprisals (b) reads")
+    peer_nlp = spacy.load(peer)
+    pipelines = {"as_loaded": nlp, "surprisals_read": SurprisalsRead(nlp), "peer": peer_nlp}
+    with torch_threads(1):
+        threads = thread_settings()
+        runs = timed_runs(pipelines, texts, repeats, batch_size, {}, "one thread each ((a), (b), peer)")
+        stages = component_speed(nlp, texts, batch_size)
+    return {
+        "components": nlp.pipe_names, "language_models": lms, "peer": peer, "peer_components": peer_nlp.pipe_names,
+        "peer_disabled": list(peer_nlp.disabled), "peer_ops": _ops_name(), "ours_threads": threads,
+        "repeats": repeats, "cpu": cpu_record(), **stages, **summarize_runs(runs),
     }
 
 
@@ -92,8 +138,10 @@ def directory_mib(path: Path) -> float:
 def package_meta(rows: List[Dict], speed: Dict, memory: Optional[Dict], size_mib: float, version: str) -> Dict:
     """The fields `spacy package --meta-path` merges into the pipeline's meta.json: its name,
     licence, sources, test scores of the assembled pipeline (fractions, as spaCy's meta holds them)
-    and notes with the perplexity, speed and memory."""
+    and notes with the perplexity, speed (`core_speed`'s report) and memory (`peak_memory` with
+    `read_surprisals`)."""
     test = {(row["task"], row["metric"]): row["assembled"] for row in rows if row["split"] == "test"}
+    wps, ratio = speed["words_per_second"], speed["speed_ratio"]
     performance = {
         "pos_acc": test[("tagger", "UPOS accuracy")] / 100,
         "tag_acc": test[("tagger", "XPOS accuracy")] / 100,
@@ -106,10 +154,13 @@ def package_meta(rows: List[Dict], speed: Dict, memory: Optional[Dict], size_mib
         f"- Test scores above: UPOS/XPOS on UD EWT test, entity F1 on CoNLL-2003 test (seqeval), sentiment "
         f"accuracy on the binary SST test sentences; language-model perplexity on PTB test "
         f"{test[('lm', 'perplexity (PTB)')]:.2f}.",
-        f"- Speed: {speed['words_per_second']:,} words/s for the whole pipeline on one CPU thread "
-        f"({speed['n_texts']:,} texts).",
+        f"- Speed, one CPU thread, {speed['n_texts']:,} texts, in the same run as {speed['peer']}'s whole pipeline: "
+        f"{wps['as_loaded']:,} words/s as loaded ({ratio['as_loaded']:.2f}x {speed['peer']}), "
+        f"{wps['surprisals_read']:,} words/s reading every token's surprisal ({ratio['surprisals_read']:.2f}x). "
+        f"{cpu_line(speed['cpu'])}.",
         (f"- Memory: {memory['peak_rss_mib']} MiB peak resident memory processing one text of "
-         f"{memory['n_chars']:,} characters." if memory else ""),
+         f"{memory['n_chars']:,} characters, {memory['after_read']['peak_rss_mib']} MiB once every token's "
+         f"surprisal was read." if memory else ""),
         f"- Size: {size_mib} MiB on disk.",
         "",
         "CoNLL-2003 (Reuters) and the Penn Treebank are licensed for research only, and so is this "
@@ -164,20 +215,54 @@ def core_markdown(report: Dict) -> str:
         "## Size, speed and memory",
         "",
         f"- Pipeline on disk (what the package installs): **{report['size_mib']} MiB**.",
-        f"- `nlp.pipe` over {speed['n_texts']:,} texts ({speed['n_words']:,} words), batch size {speed['batch_size']}, "
-        f"**one torch thread**: **{speed['words_per_second']:,} words/s**. Seconds per stage:",
+        *_speed_lines(speed),
+        *(_memory_lines(memory, cpu_line(speed["cpu"])) if memory else []),
+    ]
+    return "\n".join(lines)
+
+
+def _speed_lines(speed: Dict) -> List[str]:
+    wps, ratio, cpu, peer = speed["words_per_second"], speed["speed_ratio"], cpu_line(speed["cpu"]), speed["peer"]
+    disabled = f"; its disabled {', '.join(speed['peer_disabled'])} not run" if speed["peer_disabled"] else ""
+    ours = " + ".join(speed["components"])
+    rows = [[label, ours, f"{wps[key]:,}", f"{ratio[key]:.2f}"] for key, label in OURS.items()]
+    rows.append([f"(c) {peer}, its whole pipeline as `spacy.load` gives it{disabled}", " + ".join(speed["peer_components"]),
+                 f"{wps['peer']:,}", "1.00"])
+    lms = speed["language_models"]
+    labels = {**{name: f"{name}: `pipe` (lazy: records each doc's token stream)" for name in lms}, READ_STAGE: f"{' + '.join(lms)}: {READ_STAGE}"}
+    seconds = speed["seconds"]
+    stage_rows = [[labels.get(stage, stage), "—" if stage == READ_STAGE else f"{value:.2f}", f"{value:.2f}"] for stage, value in seconds.items()]
+    total = sum(seconds.values())
+    stage_rows.append(["total", f"{total - seconds[READ_STAGE]:.2f}", f"{total:.2f}"])
+    return [
+        f"- Speed, one thread each, against {peer}'s whole pipeline: **(a) as loaded {wps['as_loaded']:,} words/s, "
+        f"{ratio['as_loaded']:.2f}×; (b) reading every token's surprisal {wps['surprisals_read']:,} words/s, "
+        f"{ratio['surprisals_read']:.2f}×** ({cpu}). `nlp.pipe` over {speed['n_texts']:,} texts ({speed['n_words']:,} words), "
+        f"batch size {speed['batch_size']}, tokenizer included; the three in one run on the same texts, alternating runs, "
+        f"best of {speed['repeats']}. Ours: {_threads_line(speed['ours_threads'])}; {peer}: one process, thinc "
+        f"{speed['peer_ops']} (spaCy's CPU pipeline is single-threaded).",
         "",
-        markdown_table(list(speed["seconds"]), [list(speed["seconds"].values())]),
+        markdown_table(["pipeline", "components", "words/s", "ratio to (c)"], rows),
+        "",
+        f"- Seconds per stage: one more pass over the same texts on one thread (totals differ a little from the runs "
+        f"above), each component's `pipe` over all the docs in turn, then every token's surprisal read. (a) pays every "
+        f"stage but the reading; (b) pays all of them, its language model the `pipe` row plus the reading row. {cpu}.",
+        "",
+        markdown_table(["stage", "(a) as loaded, nothing read (s)", "(b) every surprisal read (s)"], stage_rows),
         "",
     ]
-    if memory:
-        lines += [
-            f"- One text of {memory['n_chars']:,} characters ({memory['n_tokens']:,} tokens) in {memory['seconds']} s: "
-            f"{memory['rss_after_load_mib']} MiB resident after loading, **peak {memory['peak_rss_mib']} MiB** "
-            f"(+{memory['peak_increase_mib']} MiB).",
-            "",
-        ]
-    return "\n".join(lines)
+
+
+def _memory_lines(memory: Dict, cpu: str) -> List[str]:
+    read = memory["after_read"]
+    return [
+        f"- One text of {memory['n_chars']:,} characters ({memory['n_tokens']:,} tokens), the pipeline as `spacy.load` gives it "
+        f"in a fresh process: {memory['rss_after_load_mib']} MiB resident after loading; `nlp(text)` in {memory['seconds']} s, "
+        f"**peak {memory['peak_rss_mib']} MiB** (+{memory['peak_increase_mib']} MiB) with nothing read; then every token's "
+        f"surprisal read in {read['seconds']} s (the language model runs): **peak {read['peak_rss_mib']} MiB** "
+        f"(+{read['peak_increase_mib']} MiB), the most a user meets. {cpu}.",
+        "",
+    ]
 
 
 def write_core_report(report: Dict, output_dir: Path) -> None:
