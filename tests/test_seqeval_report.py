@@ -44,8 +44,9 @@ RULER_PATTERNS = [
     {"label": "ORG", "pattern": "farmers"},
     {"label": "PERSON", "pattern": "John Smith"},
     {"label": "LOC", "pattern": "London"},
+    {"label": "NORP", "pattern": "Zyx"},  # never found: the ruler knows the type (mapped to MISC) but misses British
 ]
-LABEL_MAP = {"PERSON": "PER", "DATE": ""}
+LABEL_MAP = {"PERSON": "PER", "DATE": "", "NORP": "MISC"}
 
 
 def make_doc(vocab, text, sent_starts, ents):
@@ -187,7 +188,12 @@ def test_report_of_a_pipeline_on_a_gold_docbin(ruler_nlp, gold_path, gold, predi
 
 
 def test_unmapped_labels_are_scored_as_their_own_types(ruler_nlp, gold_path):
-    report = ner_report(ruler_nlp, {"test": gold_path}, "conll2003", "ruler")
+    """Without the label map the ruler cannot predict the gold PER and MISC: refused, unless
+    asked to score them as misses (then listed in the report)."""
+    with pytest.raises(ValueError, match=r"gold entity types \['MISC', 'PER'\] are not among those the pipeline predicts"):
+        ner_report(ruler_nlp, {"test": gold_path}, "conll2003", "ruler")
+    report = ner_report(ruler_nlp, {"test": gold_path}, "conll2003", "ruler", allow_unknown_labels=True)
+    assert report["splits"]["test"]["unknown_gold_labels"] == ["MISC", "PER"]
     per_type = report["splits"]["test"]["seqeval"]["default"]["per_type"]
     assert sorted(per_type) == ["DATE", "LOC", "MISC", "ORG", "PER", "PERSON"]
     assert per_type["PER"]["recall"] == 0.0 and per_type["PERSON"]["support"] == 0
@@ -196,7 +202,7 @@ def test_unmapped_labels_are_scored_as_their_own_types(ruler_nlp, gold_path):
 def test_a_corpus_without_gold_entities_is_refused(ruler_nlp, vocab, tmp_path):
     path = tmp_path / "pos.spacy"
     DocBin(docs=[Doc(vocab, words=["Hello", "world"])]).to_disk(path)
-    with pytest.raises(ValueError, match="no gold entities"):
+    with pytest.raises(ValueError, match="no entity annotation"):
         ner_report(ruler_nlp, {"test": path}, "conll2003", "ruler")
 
 
@@ -222,7 +228,8 @@ def test_json_and_markdown_reports(ruler_nlp, gold_path, tmp_path):
 def test_command_line_on_a_saved_pipeline(ruler_nlp, gold_path, tmp_path):
     ruler_nlp.to_disk(tmp_path / "model")
     args = ["evaluate-ner", str(tmp_path / "model"), "--split", f"test={gold_path}", "--output-dir", str(tmp_path)]
-    result = runner.invoke(app, args + ["--label-map", "PERSON=PER", "--label-map", "DATE=", "--name", "ner"])
+    maps = ["--label-map", "PERSON=PER", "--label-map", "DATE=", "--label-map", "NORP=MISC"]
+    result = runner.invoke(app, args + maps + ["--name", "ner"])
     assert result.exit_code == 0, result.output
     assert "conll2003.test.f1" in result.output and "62.50" in result.output
     assert "precision" not in result.output

@@ -121,7 +121,7 @@ def test_gold_of_another_task_is_an_error(references):
     binary = [Doc(ref.vocab, words=["x"]) for ref in references]
     for doc in binary:
         doc.cats = {"negative": 0.4, "positive": 0.6}
-    with pytest.raises(ValueError, match=r"gold classes \['neutral'\] are not among the pipeline's classes"):
+    with pytest.raises(ValueError, match=r"gold labels \['negative', 'neutral', 'positive'\] are not the pipeline's labels \['negative', 'positive'\]"):
         textcat_scores(references, binary)
 
 

@@ -44,6 +44,8 @@ def prune_vectors(
         raise ValueError(f"only 'default' vectors can be pruned, not {vectors.mode!r}")
     if n_rows < 1:
         raise ValueError(f"n_rows must be at least 1, got {n_rows}")
+    if batch_size < 1:  # range(0, n, -1) is empty: every removed row would map to row 0
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     n_before = vectors.shape[0]
     keys = numpy.fromiter(vectors.key2row.keys(), dtype="uint64", count=len(vectors.key2row))
     rows = numpy.fromiter(vectors.key2row.values(), dtype="int64", count=len(vectors.key2row))

@@ -14,6 +14,41 @@ def fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def load_pipeline(model):
+    """spacy.load(model) (a folder or an installed package name), failing with one line for
+    anything that is not a loadable pipeline."""
+    import spacy
+
+    try:
+        return spacy.load(model)
+    except OSError as err:
+        fail(
+            f"{model} is not a saved pipeline ({first_line(err)}): give a folder written by nlp.to_disk "
+            f"(e.g. training/ner/model-best) or an installed pipeline package"
+        )
+    except ValueError as err:  # e.g. a config that does not validate, an unregistered factory
+        fail(f"cannot load the pipeline {model}: {first_line(err)}")
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-blank line of an exception's message (or its type's name)."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
+def label_names(option: str, value: Optional[str]) -> Optional[List[str]]:
+    """The comma-separated label names of a converter's --labels option (None when not given),
+    failing on an empty or repeated name: each would become a category of every document."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    if "" in names:
+        fail(f"{option} {value!r}: empty label name at position {names.index('') + 1}; give distinct names separated by commas")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        fail(f"{option} {value!r}: {', '.join(repeated)} given more than once; give distinct names separated by commas")
+    return names
+
+
 class _Commands(TyperGroup):
     """The app's commands; one that needs an extra that is not installed fails with the
     MissingExtraError's one line (which extra, which pip command), not a traceback."""

@@ -5,7 +5,7 @@ from typing import List
 
 import typer
 
-from ._common import app, fail, split_arg
+from ._common import app, fail, load_pipeline, split_arg
 
 
 @app.command("calibration-report")
@@ -19,8 +19,6 @@ def calibration_report_cmd(
 ) -> None:
     """Reliability diagram (10 bins), expected calibration error, and per threshold the share of
     predictions kept with their precision (and, for entities, recall), on gold tokens."""
-    import spacy
-
     from ..evaluation.calibration import TASKS, calibration_report, write_calibration_report
     from ..extras import require
 
@@ -28,12 +26,15 @@ def calibration_report_cmd(
     if task not in TASKS:
         fail(f"--task must be one of {', '.join(TASKS)}, not {task!r}")
     paths = dict(split_arg(arg) for arg in splits)
+    nlp = load_pipeline(model)
     try:
-        report = calibration_report(spacy.load(model), task, paths, model)
+        report = calibration_report(nlp, task, paths, model)
     except (OSError, ValueError) as err:
         fail(str(err))
     for split, entry in report["splits"].items():
         for measure, result in entry["measures"].items():
             typer.echo(f"{split} {measure}: {result['n']:,} predictions, ECE {100 * result['ece']:.2f}")
+        for measure, why in entry["not_scored"].items():
+            typer.echo(f"{split} {measure}: not calibrated ({why})")
     for path in write_calibration_report(report, output_dir):
         typer.echo(f"report -> {path}")

@@ -9,7 +9,7 @@ from typing import Dict, Optional
 
 import typer
 
-from ._common import app, fail
+from ._common import app, fail, load_pipeline
 
 ROWS_HELP = "Rows of the vectors table to keep (the first ones: GloVe lists the most frequent words first)"
 
@@ -19,17 +19,16 @@ def prune_vectors_cmd(
     pipeline: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline folder"),
     output: Path = typer.Argument(..., help="Where the pruned pipeline is saved"),
     rows: int = typer.Option(..., "--rows", min=1, help=ROWS_HELP),
-    batch_size: int = typer.Option(1024, help="Removed rows compared with the kept ones at a time (memory: batch x rows floats)"),
+    batch_size: int = typer.Option(1024, min=1, help="Removed rows compared with the kept ones at a time (memory: batch x rows floats)"),
 ) -> None:
     """Keep the first ROWS rows of the pipeline's static vectors, map every removed word to the
     kept row nearest to it by cosine, record the new table in the components that read it, and
     save the pipeline to OUTPUT."""
-    import spacy
     from tqdm import tqdm
 
     from ..vectors_pruning import prune_pipeline_vectors
 
-    nlp = spacy.load(pipeline)
+    nlp = load_pipeline(pipeline)
     try:
         with tqdm(total=max(nlp.vocab.vectors.shape[0] - rows, 0), desc="pruning", unit="row") as bar:
             stats = prune_pipeline_vectors(nlp, rows, batch_size, bar.update)
@@ -53,7 +52,7 @@ def vectors_curve_cmd(
     rows: str = typer.Option("400000,200000,100000,50000,20000", "--rows", help=f"Comma-separated row counts. {ROWS_HELP}"),
     tolerance: float = typer.Option(0.3, min=0, help="Largest drop (points) from the full table's dev score allowed for the default"),
     output_dir: Path = typer.Option(Path("reports/core"), help="Where vectors_curve.json/.md/.png go"),
-    batch_size: int = typer.Option(1024, help="Removed rows compared with the kept ones at a time"),
+    batch_size: int = typer.Option(1024, min=1, help="Removed rows compared with the kept ones at a time"),
 ) -> None:
     """Dev entity F1 (NER) and accuracy (textcat) with the shared vectors table pruned to each row
     count, the table's size on disk, and the default: the fewest rows whose every dev score is
@@ -162,9 +161,7 @@ def demo_cmd(
 ) -> None:
     """What `nlp(text)` gives: tags with their confidence, entities with theirs, `doc.cats` and
     each token's surprisal under the language model (for whichever of them the pipeline has)."""
-    import spacy
-
-    nlp = spacy.load(model)
+    nlp = load_pipeline(model)
     doc = nlp(text)
     typer.echo(f"pipeline: {', '.join(nlp.pipe_names)}")
     if doc.has_annotation("POS"):

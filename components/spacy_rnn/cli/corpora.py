@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..corpora.counts import IMDB_DEV_SEED, IMDB_DEV_SIZE
-from ._common import app, check_counts, converted, echo_textcat, expect_counts_option, expectations, fail
+from ._common import app, check_counts, converted, echo_textcat, expect_counts_option, expectations, fail, first_line, label_names
 
 
 @app.command("fetch-corpus")
@@ -192,15 +192,21 @@ def convert_jsonl_cmd(
     labels: Optional[str] = typer.Option(None, help="textcat: the classes, comma-separated (default: those in the file); give them for train and dev alike"),
 ) -> None:
     """Convert annotation-tool JSON lines (NER spans or one class per text) to a spaCy DocBin."""
+    import spacy
+
     from ..corpora.jsonl import ALIGNMENT_MODES, convert_label_jsonl, convert_span_jsonl
 
+    try:
+        spacy.blank(lang)  # an unknown code, or a language whose tokenizer needs a package not installed
+    except ImportError as err:
+        fail(f"--lang {lang!r}: {first_line(err)}; give a language spaCy can load, e.g. en, de, fr, or xx (multi-language)")
     if task == "ner":
         if alignment_mode not in ALIGNMENT_MODES:
             fail(f"--alignment-mode must be one of {', '.join(ALIGNMENT_MODES)}, not {alignment_mode!r}")
         stats, n_skipped = converted(convert_span_jsonl, input_path, output_path, lang, alignment_mode)
         typer.echo(f"{input_path.name}: {stats.n_tokens:,} tokens, {stats.n_entities:,} entities in {stats.n_docs:,} docs -> {output_path}")
     elif task == "textcat":
-        label_list = [label.strip() for label in labels.split(",")] if labels else None
+        label_list = label_names("--labels", labels)
         stats, n_skipped = converted(convert_label_jsonl, input_path, output_path, lang, label_list)
         echo_textcat(input_path.name, "records", stats, output_path)
     else:

@@ -1,11 +1,13 @@
 """Evaluation reports on gold tokens: evaluate-tagger (UPOS/XPOS accuracy), evaluate-ner
-(seqeval) and evaluate-textcat (accuracy, F1, confusions); JSON + markdown."""
+(seqeval) and evaluate-textcat (accuracy, F1, confusions); JSON + markdown. Each refuses gold
+that lacks the annotation it scores or whose labels the pipeline cannot predict
+(spacy_rnn.evaluation.gold_checks), with one line naming the file."""
 from pathlib import Path
 from typing import List
 
 import typer
 
-from ._common import app, echo_scores, fail, split_arg
+from ._common import app, echo_scores, fail, load_pipeline, split_arg
 
 
 @app.command("evaluate-tagger")
@@ -17,17 +19,19 @@ def evaluate_tagger_cmd(
     output_dir: Path = typer.Option(Path("reports/pos"), help="Where accuracy.json and accuracy.md go"),
     corpus: str = typer.Option("ud_ewt", help="Corpus name used in the report keys"),
 ) -> None:
-    """UPOS/XPOS accuracy overall and per tag on gold tokens, whole documents and single sentences."""
-    import spacy
-
-    from ..evaluation.accuracy_report import tagging_report, write_tagging_report
+    """UPOS/XPOS accuracy overall and per tag on gold tokens, whole documents and single sentences.
+    A measure the gold lacks (or the pipeline does not predict) is left out, and said so."""
+    from ..evaluation.accuracy_report import not_scored_lines, tagging_report, write_tagging_report
 
     paths = dict(split_arg(arg) for arg in splits)
+    nlp = load_pipeline(model)
     try:
-        report = tagging_report(spacy.load(model), paths, corpus, str(model))
+        report = tagging_report(nlp, paths, corpus, str(model))
     except (OSError, ValueError) as err:
         fail(str(err))
     write_tagging_report(report, output_dir)
+    for line in not_scored_lines(report):
+        typer.echo(line)
     echo_scores(report["scores"], output_dir / "accuracy.md")
 
 
@@ -43,19 +47,25 @@ def evaluate_ner_cmd(
         [], "--label-map", help="FROM=TO renames a predicted label, e.g. PERSON=PER; FROM= drops it (repeatable)"
     ),
     name: str = typer.Option("seqeval", help="Report file name"),
+    allow_unknown_labels: bool = typer.Option(
+        False, help="Score gold entity types the pipeline cannot predict as misses (recall 0), recorded in the "
+        "report, instead of refusing"
+    ),
 ) -> None:
     """Entity precision/recall/F1 per type (seqeval, default and strict IOB2 modes) on gold tokens,
     type confusions and a sample of errors in context."""
-    import spacy
-
     from ..evaluation.seqeval_report import ner_report, write_ner_report
 
     paths = dict(split_arg(arg) for arg in splits)
     label_map = dict(_label_map_arg(arg) for arg in label_maps)
+    nlp = load_pipeline(model)
     try:
-        report = ner_report(spacy.load(model), paths, corpus, model, label_map)
+        report = ner_report(nlp, paths, corpus, model, label_map, allow_unknown_labels=allow_unknown_labels)
     except (OSError, ValueError) as err:
         fail(str(err))
+    for split, result in report["splits"].items():
+        if result.get("unknown_gold_labels"):
+            typer.echo(f"{split}: gold types the pipeline cannot predict, scored as misses: {', '.join(result['unknown_gold_labels'])}")
     write_ner_report(report, output_dir, name)
     echo_scores(report["scores"], output_dir / f"{name}.md", only=".f1")
 
@@ -80,13 +90,12 @@ def evaluate_textcat_cmd(
 ) -> None:
     """Accuracy, macro F1, per-label precision/recall/F1, confusion matrix and the first errors
     of a document classifier on gold tokens."""
-    import spacy
-
     from ..evaluation.textcat_report import textcat_report, write_textcat_report
 
     paths = dict(split_arg(arg) for arg in splits)
+    nlp = load_pipeline(model)
     try:
-        report = textcat_report(spacy.load(model), paths, corpus, model, n_errors)
+        report = textcat_report(nlp, paths, corpus, model, n_errors)
     except (OSError, ValueError) as err:
         fail(str(err))
     write_textcat_report(report, output_dir, name)

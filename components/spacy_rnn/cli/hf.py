@@ -1,11 +1,13 @@
 """Converters of Hugging Face datasets (a folder written by Dataset.save_to_disk, or a hub
-name) to spaCy DocBins: convert-hf-tagging, convert-hf-ner, convert-hf-text."""
+name) to spaCy DocBins: convert-hf-tagging, convert-hf-ner, convert-hf-text. A dataset or split
+that cannot be read, has no rows or does not exist fails with one line naming it."""
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ._common import app, check_counts, echo_textcat, expectations, fail
+from ._common import app, check_counts, echo_textcat, expectations, fail, first_line, label_names
 
 
 @app.command("convert-hf-tagging")
@@ -66,7 +68,7 @@ def convert_hf_text_cmd(
     from ..corpora.hf import convert_hf_text
 
     expected = expectations(None, rows=expect)
-    names = [name.strip() for name in labels.split(",")] if labels is not None else None
+    names = label_names("--labels", labels)
     stats = _convert(
         convert_hf_text, dataset, config_name, split, output_path,
         text_column=text_column, label_column=label_column, labels=names,
@@ -89,7 +91,26 @@ def _load_hf_dataset(dataset: str, config_name: Optional[str], split: str):
     from ..extras import require
 
     datasets = require("datasets", "datasets", "reading a Hugging Face dataset")
-    if Path(dataset).exists():
-        data = datasets.load_from_disk(dataset)
-        return data[split] if isinstance(data, datasets.DatasetDict) else data
-    return datasets.load_dataset(dataset, config_name, split=split)
+    saved = _saved_split(Path(dataset), dataset, split) if Path(dataset).exists() else None
+    if saved is not None and not json.loads((saved / "state.json").read_text(encoding="utf-8")).get("_data_files"):
+        # datasets cannot read such a folder back (an IndexError): say what it is instead
+        fail(f"{dataset} [{split}]: the dataset has no rows (saved with none): nothing to convert")
+    try:
+        if saved is not None:
+            return datasets.load_from_disk(str(saved))
+        return datasets.load_dataset(dataset, config_name, split=split)
+    except Exception as err:  # any failure to read it is one line, not a traceback
+        fail(f"{dataset} [{split}]: cannot load it ({type(err).__name__}: {first_line(err)})")
+
+
+def _saved_split(path: Path, dataset: str, split: str) -> Path:
+    """The folder of one saved Dataset: `path` itself, or its `split` if it holds a DatasetDict
+    (read alone, so that another split's problem does not stop this one)."""
+    if (path / "dataset_dict.json").is_file():
+        splits = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", [])
+        if split not in splits:
+            fail(f"{dataset}: no split {split!r}; it has {', '.join(splits)} (give one with --split)")
+        path = path / split
+    if not (path / "state.json").is_file():
+        fail(f"{dataset}: not a folder written by Dataset.save_to_disk or DatasetDict.save_to_disk (no state.json)")
+    return path

@@ -133,7 +133,7 @@ def hf_label_names(dataset, label_column: str = "label", labels: Optional[Sequen
             if values <= set(canonical):
                 return list(canonical)
         return sorted(values)
-    if len(set(names)) != len(names) or not names:
+    if len(set(names)) != len(names) or not names or not all(isinstance(n, str) and n.strip() for n in names):
         raise ValueError(f"label names must be distinct and not empty: {names}")
     return names
 

@@ -1,10 +1,11 @@
 """JSON lines as annotation tools export them -> Docs, one record a line (blank lines skipped).
 
 NER: {"text": "...", "spans": [{"start": 0, "end": 5, "label": "PER"}, ...]} with character
-offsets (end exclusive); the text is tokenized by the language's tokenizer and each span must
+offsets (end exclusive; JSON integers: not strings, floats or booleans); the text is tokenized by the language's tokenizer and each span must
 cover whole tokens (`alignment_mode="strict"`) or is widened to them ("expand").
 Text classification: {"text": "...", "label": "positive"}: exclusive classes, the doc's cats
-1.0 for its label and 0.0 for the others (all labels in the file, or those given).
+1.0 for its label and 0.0 for the others (all labels in the file, or those given: distinct,
+non-empty names).
 Records with an "answer" other than "accept" (Prodigy's rejected or ignored examples) are
 skipped and counted. Every other problem (invalid JSON, a missing or mistyped field, a span
 out of the text, off token boundaries or overlapping another, an unknown label) raises
@@ -79,17 +80,40 @@ def _span_fields(path: Path, line_no: int, span, n_chars: int) -> Tuple[int, int
     if not isinstance(span, dict) or not all(key in span for key in ("start", "end", "label")):
         raise CorpusFormatError(path, line_no, f'span {span!r} needs "start", "end" and "label"')
     start, end, label = span["start"], span["end"], span["label"]
-    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= n_chars):
+    if not (_is_integer(start) and _is_integer(end)):
+        raise CorpusFormatError(
+            path, line_no,
+            f"span offsets must be integers (character positions), got start {json.dumps(start)}, end {json.dumps(end)}",
+        )
+    if not 0 <= start < end <= n_chars:
         raise CorpusFormatError(path, line_no, f"span [{start}, {end}) is not within the text's {n_chars} characters")
     if not isinstance(label, str) or not label.strip():
         raise CorpusFormatError(path, line_no, f"span [{start}, {end}) has no label")
     return start, end, label
 
 
+def _is_integer(value) -> bool:
+    """A JSON integer: Python reads true/false as bools, which are ints too."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_label_names(labels: Sequence[str]) -> List[str]:
+    """The given label names as a list; a ValueError for an empty or repeated one (each would
+    become a category of every document)."""
+    labels = list(labels)
+    empty = [label for label in labels if not isinstance(label, str) or not label.strip()]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if empty or repeated or not labels:
+        raise ValueError(f"labels must be distinct, non-empty names, got {labels}")
+    return labels
+
+
 def read_label_jsonl(path: Union[str, Path], nlp, labels: Optional[Sequence[str]] = None) -> Tuple[List[Doc], int, List[str]]:
     """Docs with exclusive doc.cats from classification records (see the module docstring),
     the records skipped, and the labels (given, else every label in the file, sorted)."""
     path = Path(path)
+    if labels is not None:
+        labels = check_label_names(labels)
     records, n_skipped = read_records(path)
     for line_no, record in records:
         if not isinstance(record.get("label"), str) or not record["label"]:

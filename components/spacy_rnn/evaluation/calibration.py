@@ -17,6 +17,10 @@ precision of those kept and (entities) their recall, correct kept / gold entitie
 
 The pipeline reads Docs built from the gold words (`tag_gold_tokens`), whole documents as
 stored in the DocBin. Fractions are in [0, 1]; a ratio over nothing is None.
+
+The gold is checked as the evaluators check it (`gold_checks`): entity annotation on every
+document and no gold entity type the pipeline cannot predict; for tags, a measure the gold
+lacks (or the pipeline does not predict) is left out and listed with the reason (`not_scored`).
 """
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -27,6 +31,7 @@ from tqdm import tqdm
 
 from ..extras import pyplot, require
 from .accuracy_report import tag_gold_tokens
+from .gold_checks import check_entity_gold, check_entity_labels, predicted_tag_measures, tag_measures
 from .reports import gold_docs, machine_info, markdown_table, write_json
 from .seqeval_report import doc_entities
 
@@ -151,19 +156,27 @@ def token_pairs(references: Sequence[Doc], predictions: Sequence[Doc], attr: str
     return confidences, correct
 
 
-def split_calibration(nlp: Language, task: str, path: Path) -> Dict[str, Dict]:
-    """{measure: `calibration`} of a pipeline on one gold DocBin: "entities" for task "ner",
-    "upos" and "xpos" for "tagger" (a measure without any scored prediction is left out)."""
+def split_calibration(nlp: Language, task: str, path: Path) -> Tuple[Dict[str, Dict], Dict[str, str]]:
+    """({measure: `calibration`}, {measure: why it is not calibrated}) of a pipeline on one gold
+    DocBin: "entities" for task "ner", "upos" and "xpos" for "tagger" (a measure the gold lacks,
+    or the pipeline does not predict, is left out)."""
     references = gold_docs(nlp, path, ASSIGNS[task])
+    not_scored: Dict[str, str] = {}
+    if task == "ner":
+        check_entity_gold(references, str(path))
+        check_entity_labels(references, nlp, str(path), hint="calibrate a pipeline trained on these types")
+    else:
+        measures, not_scored = tag_measures(references, str(path))
     predictions = tag_gold_tokens(nlp, references)
     if task == "ner":
         (confidences, correct), n_gold = entity_pairs(references, predictions)
-        if not n_gold:
-            raise ValueError(f"{path}: no gold entities (doc.ents) to compare against")
         results = {"entities": calibration(confidences, correct, n_gold)} if confidences else {}
     else:
+        measures, unpredicted = predicted_tag_measures(predictions, str(path), measures)
+        not_scored.update(unpredicted)
         results = {}
-        for measure, (attr, extension) in TAG_MEASURES.items():
+        for measure in measures:
+            attr, extension = TAG_MEASURES[measure]
             confidences, correct = token_pairs(references, predictions, attr, extension)
             if confidences:
                 results[measure] = calibration(confidences, correct)
@@ -172,12 +185,12 @@ def split_calibration(nlp: Language, task: str, path: Path) -> Dict[str, Dict]:
             f"{path}: no prediction with both a gold value and a confidence (does the pipeline set "
             f"{'ent._.confidence' if task == 'ner' else 'token._.pos_confidence / tag_confidence'}?)"
         )
-    return results
+    return results, not_scored
 
 
 def calibration_report(nlp: Language, task: str, splits: Dict[str, Path], model: str) -> Dict:
     """Calibration of every split: {task, model, tokenization, n_bins, thresholds, splits
-    {name: {path, measures {measure: calibration}}}, machine}."""
+    {name: {path, measures {measure: calibration}, not_scored {measure: why}}}, machine}."""
     if task not in ASSIGNS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     report: Dict = {
@@ -189,7 +202,8 @@ def calibration_report(nlp: Language, task: str, splits: Dict[str, Path], model:
         "splits": {},
     }
     for split, path in tqdm(splits.items(), desc="calibrating splits", unit="split"):
-        report["splits"][split] = {"path": str(path), "measures": split_calibration(nlp, task, path)}
+        measures, not_scored = split_calibration(nlp, task, path)
+        report["splits"][split] = {"path": str(path), "measures": measures, "not_scored": not_scored}
     report["machine"] = machine_info()
     return report
 
@@ -244,6 +258,11 @@ def calibration_markdown(report: Dict) -> str:
         f"kept at {at} %", f"precision at {at} %",
     ]
     lines += [markdown_table(header, summary), ""]
+    skipped = [
+        f"- {split} {measure}: not calibrated ({why})"
+        for split, entry in report["splits"].items() for measure, why in entry.get("not_scored", {}).items()
+    ]
+    lines += skipped + ([""] if skipped else [])
     for split, entry in report["splits"].items():
         for measure, result in entry["measures"].items():
             recall = "recall" in result

@@ -10,6 +10,11 @@ Predicted labels can be renamed with `label_map` (e.g. en_core_web_sm's PERSON -
 GPE -> LOC, NORP -> MISC); a label mapped to "" is dropped (e.g. DATE, CARDINAL, which have no
 CoNLL-2003 counterpart). Unmapped labels are kept as they are and count as false positives.
 
+The gold must carry entity annotation on every document (`gold_checks.check_entity_gold`), and
+gold types the pipeline cannot predict (its labels after `label_map`) are refused unless
+`allow_unknown_labels`: then seqeval scores them as misses (recall 0), and the report lists
+them per split (`unknown_gold_labels`) and says so in the markdown.
+
 seqeval scores every split twice: its default mode (compatible with conlleval.pl) and
 `mode="strict", scheme=IOB2` (without `scheme`, strict silently falls back to the default:
 seqeval issue #57). Tags derived from non-overlapping spans are always valid IOB2 (each entity
@@ -36,6 +41,7 @@ from spacy.tokens import Doc
 from tqdm import tqdm
 
 from .accuracy_report import tag_gold_tokens
+from .gold_checks import check_entity_gold, check_entity_labels, unknown_entity_labels
 from .reports import gold_docs, machine_info, markdown_table, write_json
 
 Entity = Tuple[int, int, str]  # token start, token end (exclusive), label
@@ -169,9 +175,12 @@ def ner_scores(
     predictions: Sequence[Doc],
     label_map: Optional[Dict[str, str]] = None,
     n_errors: int = 25,
+    source: str = "the gold documents",
 ) -> Dict:
     """n_docs, n_tokens, n_gold_entities, n_predicted_entities, seqeval (`seqeval_scores`) and the
-    error analysis (`entity_errors`) of predictions aligned one to one with the references."""
+    error analysis (`entity_errors`) of predictions aligned one to one with the references
+    (`source`, named if they lack entity annotation: `gold_checks.check_entity_gold`)."""
+    check_entity_gold(references, source)
     gold = [doc_entities(ref) for ref in references]
     guess = [doc_entities(pred, label_map) for pred in predictions]
     y_true = [iob2_tags(len(ref), ents) for ref, ents in zip(references, gold)]
@@ -193,9 +202,11 @@ def ner_report(
     model: str,
     label_map: Optional[Dict[str, str]] = None,
     n_errors: int = 25,
+    allow_unknown_labels: bool = False,
 ) -> Dict:
     """Evaluate every split; micro-averaged keys like `conll2003.test.f1` (default mode),
-    `conll2003.test.f1_strict`, plus precision, recall and f1_macro in both modes."""
+    `conll2003.test.f1_strict`, plus precision, recall and f1_macro in both modes. Gold types the
+    pipeline cannot predict are an error unless `allow_unknown_labels` (module docstring)."""
     report: Dict = {
         "model": model,
         "corpus": corpus,
@@ -206,9 +217,14 @@ def ner_report(
     }
     for split, path in tqdm(splits.items(), desc="evaluating splits", unit="split"):
         references = gold_docs(nlp, path, ("doc.ents",))
-        if not any(ref.ents for ref in references):
-            raise ValueError(f"{path}: no gold entities (doc.ents) to evaluate against")
-        result = ner_scores(references, tag_gold_tokens(nlp, references), label_map, n_errors)
+        check_entity_gold(references, str(path))
+        if not allow_unknown_labels:
+            hint = "map the pipeline's types onto them (--label-map), or score them as misses (--allow-unknown-labels)"
+            check_entity_labels(references, nlp, str(path), label_map, hint)
+        result = ner_scores(references, tag_gold_tokens(nlp, references), label_map, n_errors, str(path))
+        unknown = unknown_entity_labels(references, nlp, label_map)[0]
+        if unknown:  # only with allow_unknown_labels
+            result["unknown_gold_labels"] = unknown
         report["splits"][split] = result
         for mode in MODES:
             suffix = "" if mode == "default" else "_strict"
@@ -247,6 +263,16 @@ def ner_markdown(report: Dict) -> str:
             ])
     header = ["split", "mode", "docs", "gold ents", "predicted ents", "P", "R", "F1", "macro F1"]
     lines += [markdown_table(header, summary), ""]
+    unknown = [
+        f"{split}: {', '.join(result['unknown_gold_labels'])}"
+        for split, result in report["splits"].items() if result.get("unknown_gold_labels")
+    ]
+    if unknown:
+        lines += [
+            "Gold types the pipeline cannot predict: " + "; ".join(unknown) + ". They are scored as misses "
+            "(recall 0), which lowers the micro and macro averages.",
+            "",
+        ]
     for split, result in report["splits"].items():
         for mode in MODES:
             scores = result["seqeval"][mode]

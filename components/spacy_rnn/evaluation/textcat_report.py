@@ -5,7 +5,9 @@ class is its one label at 1.0 (documents without one are not counted); the predi
 its highest-scoring label. Scores are in percent: accuracy, per-label precision / recall / F1
 (0 where undefined) and their unweighted mean over the labels (macro F1), the confusion matrix
 (rows gold, columns predicted) and the first misclassified documents in corpus order.
-The labels are the pipeline's (the order of the predicted `doc.cats`), then any other gold label.
+The labels are the pipeline's (the order of the predicted `doc.cats`). Gold without any class,
+or whose label set (every label of the gold `doc.cats`) is not the pipeline's, is refused
+(`gold_checks`): SST-5 gold scored by a binary model is another task, not a low accuracy.
 """
 from collections import Counter
 from pathlib import Path
@@ -17,6 +19,7 @@ from tqdm import tqdm
 
 from ..pipes.textcat import exclusive_label
 from .accuracy_report import tag_gold_tokens
+from .gold_checks import check_cats_gold, check_cats_labels
 from .reports import gold_docs, machine_info, markdown_table, write_json
 
 
@@ -30,28 +33,29 @@ def _shorten(text: str, width: int) -> str:
 
 
 def textcat_scores(
-    references: Sequence[Doc], predictions: Sequence[Doc], n_errors: int = 25, error_width: int = 300
+    references: Sequence[Doc],
+    predictions: Sequence[Doc],
+    n_errors: int = 25,
+    error_width: int = 300,
+    source: str = "the gold documents",
 ) -> Dict:
     """accuracy, macro_f1, n_docs, labels, per_label {label: precision, recall, f1, support},
     confusion_matrix [gold row][predicted column] over `labels`, and errors: the first
     `n_errors` misclassified docs (index, gold, predicted, their probabilities, text cut to
-    `error_width` characters)."""
+    `error_width` characters). The references (`source`, in error messages) must have gold
+    classes over the pipeline's labels (`gold_checks`)."""
+    check_cats_gold(references, source)
     labels: List[str] = []
     for pred in predictions:
         if not pred.cats:
             raise ValueError("the pipeline set no doc.cats on a document")
         labels += [label for label in pred.cats if label not in labels]
+    check_cats_labels(references, labels, source)
     outcomes = []
     for index, (ref, pred) in enumerate(zip(references, predictions)):
         gold = exclusive_label(ref.cats)
         if gold is not None:
             outcomes.append((index, gold, max(pred.cats, key=pred.cats.get)))
-    unknown = sorted({gold for _, gold, _ in outcomes} - set(labels))
-    if unknown:
-        raise ValueError(
-            f"the gold classes {unknown} are not among the pipeline's classes {labels}: the gold file is for "
-            f"another task (e.g. SST-5 gold for a binary SST model)"
-        )
     pairs = Counter((gold, guess) for _, gold, guess in outcomes)
     gold_counts = Counter(gold for _, gold, _ in outcomes)
     guess_counts = Counter(guess for _, _, guess in outcomes)
@@ -94,7 +98,8 @@ def textcat_report(nlp: Language, splits: Dict[str, Path], corpus: str, model: s
     report: Dict = {"model": model, "corpus": corpus, "tokenization": "gold", "scores": {}, "splits": {}}
     for split, path in tqdm(splits.items(), desc="evaluating splits", unit="split"):
         references = gold_docs(nlp, path, ("doc.cats",))
-        result = textcat_scores(references, tag_gold_tokens(nlp, references), n_errors)
+        check_cats_gold(references, str(path))  # before predicting
+        result = textcat_scores(references, tag_gold_tokens(nlp, references), n_errors, source=str(path))
         report["splits"][split] = result
         report["scores"][f"{corpus}.{split}.accuracy"] = result["accuracy"]
         report["scores"][f"{corpus}.{split}.macro_f1"] = result["macro_f1"]
