@@ -112,3 +112,63 @@ def test_a_diverging_train_lm_run_keeps_its_last_good_checkpoint(tmp_path, monke
         train_language_model(make_lm_nlp(), sentences, sentences[:5], settings, tmp_path)
     best = spacy.load(tmp_path / "model-best")
     assert best("the cat sat")._.perplexity < float("inf")
+
+
+def test_a_trained_pipeline_updates_without_an_optimizer_and_its_schedule_follows_max_steps(tagger_corpus, tmp_path):
+    train_pipeline(ROOT / "configs" / "pos_bilstm.cfg", tmp_path / "out", overrides=tagger_overrides(tagger_corpus))
+    nlp = spacy.load(tmp_path / "out" / "model-best")
+    learn_rate = nlp.config["training"]["optimizer"]["learn_rate"]
+    assert learn_rate["total_steps"] == nlp.config["training"]["max_steps"] == 12  # the override, both
+    examples = tagged_examples(nlp)
+    assert nlp.update(examples)["tagger"] > 0  # spaCy creates the optimizer from nlp.config
+    optimizer = nlp.resume_training(sgd=nlp.create_optimizer())
+    assert nlp.update(examples, sgd=optimizer)["tagger"] > 0
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, no `except Exception` catches it."""
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-rename fallback"])
+def test_model_best_is_loadable_whenever_a_swap_is_killed(tmp_path, monkeypatch, exchange):
+    """Kill save_atomically at each of its filesystem steps in turn: a reader always finds a
+    complete model-best, the old checkpoint or the new one: spacy.load itself where directories
+    can be exchanged atomically, the project's `load_pipeline` on the two-rename fallback."""
+    import spacy_rnn.checkpoints as checkpoints
+
+    if exchange and checkpoints._EXCHANGE is None:
+        pytest.skip("this system cannot exchange two directories atomically")
+    if not exchange:
+        monkeypatch.setattr(checkpoints, "_EXCHANGE", None)
+    read = spacy.load if exchange else checkpoints.load_pipeline
+    nlp = make_lm_nlp()
+    nlp.initialize(lambda: lm_examples(nlp))
+    steps = [(checkpoints.os, "replace"), (checkpoints.os, "rename"), (checkpoints.shutil, "rmtree")]
+    steps += [(checkpoints, name) for name in ("exchange_paths",) if hasattr(checkpoints, name)]
+    seen = set()
+    for kill_at in range(8):
+        target = tmp_path / str(kill_at) / "model-best"
+        target.parent.mkdir()
+        nlp.get_pipe("lm").cfg["max_vocab_size"] = 1
+        save_atomically(nlp, target)
+        nlp.get_pipe("lm").cfg["max_vocab_size"] = 2  # tells the new checkpoint from the old
+        calls = []
+        with monkeypatch.context() as patch:
+            for owner, name in steps:
+                original = getattr(owner, name)
+
+                def step(*args, _original=original, **kwargs):
+                    calls.append(1)
+                    if len(calls) > kill_at:
+                        raise Killed()
+                    return _original(*args, **kwargs)
+
+                patch.setattr(owner, name, step)
+            try:
+                save_atomically(nlp, target)
+            except Killed:
+                pass
+        seen.add(read(target).get_pipe("lm").cfg["max_vocab_size"])
+        save_atomically(nlp, target)  # the next save cleans up what the killed one left
+        assert sorted(p.name for p in target.parent.iterdir()) == ["model-best"]
+    assert seen == {1, 2}

@@ -149,3 +149,73 @@ def test_tag_confidences_are_the_chosen_labels_probabilities(trained_tagger_nlp)
     assert all(token._.pos_confidence > 0.5 for token in doc)  # overfitted
     assert trained_tagger_nlp.make_doc("untagged")[0]._.pos_confidence is None
 
+
+
+def tag_values(doc):
+    return {(token.idx, token.text): (token._.pos_confidence, token._.tag_confidence) for token in doc}
+
+
+def test_tag_confidences_move_with_their_tokens_or_are_cleared(trained_tagger_nlp):
+    """Retokenizing, copying a span or relabelling never gives a token another token's value:
+    untouched tokens keep theirs, merged, split or relabelled tokens read None."""
+    doc = trained_tagger_nlp("She quickly reads old books .")
+    before = tag_values(doc)
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[1:3])  # "quickly reads"
+    for token in doc:
+        expected = (None, None) if token.text == "quickly reads" else before[(token.idx, token.text)]
+        assert (token._.pos_confidence, token._.tag_confidence) == expected, token.text
+    assert doc._.pos_confidences == [value[0] for value in tag_values(doc).values()]
+    with doc.retokenize() as retokenizer:
+        retokenizer.split(doc[3], ["bo", "oks"], heads=[(doc[3], 1), doc[2]])
+    assert [token._.pos_confidence for token in doc[3:5]] == [None, None]
+    assert doc[5]._.pos_confidence == before[(doc[5].idx, ".")][0]
+    doc[0].pos_ = "X"  # relabelled after tagging: the probability was not the new label's
+    assert doc[0]._.pos_confidence is None and doc[0]._.tag_confidence == before[(0, "She")][1]
+
+    doc = trained_tagger_nlp("She quickly reads old books .")
+    part = doc[2:5].as_doc(copy_user_data=True)
+    assert [tag_values(part)[(t.idx, t.text)] for t in part] == [before[(t.idx, t.text)] for t in doc[2:5]]
+    copied = Doc(trained_tagger_nlp.vocab).from_bytes(doc.to_bytes())
+    assert tag_values(copied) == before
+    assert doc[2:5].as_doc()[0]._.pos_confidence is None  # spaCy copies no custom values by default
+
+
+def test_entity_confidences_follow_their_entity_or_are_cleared(trained_ner_nlp):
+    doc = trained_ner_nlp("The United Nations met in New York City")
+    before = {(ent.start_char, ent.end_char, ent.label_): ent._.confidence for ent in doc.ents}
+    assert len(before) == 2 and all(before.values())
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[5:8])  # inside an entity: the entity is the same
+    assert {(e.start_char, e.end_char, e.label_): e._.confidence for e in doc.ents} == before
+    with doc.retokenize() as retokenizer:  # relabelled by the merge: not the predicted entity
+        retokenizer.merge(doc[1:3], attrs={"ENT_TYPE": "LOC", "ENT_IOB": 3})
+    (relabelled,) = [ent for ent in doc.ents if ent.text == "United Nations"]
+    assert relabelled.label_ == "LOC" and relabelled._.confidence is None
+    with doc.retokenize() as retokenizer:  # around an entity: it is gone or another span
+        retokenizer.merge(doc[3:5])
+    assert all(ent._.confidence is None or (ent.start_char, ent.end_char, ent.label_) in before for ent in doc.ents)
+
+    doc = trained_ner_nlp("The United Nations met in New York City")
+    city = before[(26, 39, "LOC")]
+    part = doc[3:].as_doc(copy_user_data=True)
+    assert [(ent.text, ent._.confidence) for ent in part.ents] == [("New York City", city)]
+    span = Span(doc, 5, 8, label="GPE")  # same tokens, another label
+    assert span._.confidence is None and doc.ents[1]._.confidence == city
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_surprisals_move_with_their_tokens_or_are_cleared(eager):
+    """The language model's per-token values follow the same rule as the tagger's."""
+    from lm_helpers import lm_examples, make_lm_nlp
+
+    nlp = make_lm_nlp()
+    nlp.initialize(lambda: lm_examples(nlp))
+    nlp.get_pipe("lm").cfg["eager"] = eager
+    doc = nlp("the cat sat on the mat")
+    before = {(t.idx, t.text): t._.surprisal for t in doc}
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[1:3])
+    assert [t._.surprisal for t in doc] == [before[(0, "the")], None, *[before[(t.idx, t.text)] for t in doc[2:]]]
+    copied = Doc(nlp.vocab).from_bytes(doc.to_bytes())
+    assert [t._.surprisal for t in copied] == [t._.surprisal for t in doc]

@@ -122,6 +122,42 @@ def test_training_after_add_label_learns_the_new_label(name, request):
     assert learned()
 
 
+EXAMPLES = {"pos": tagged_examples, "tag": tagged_examples, "ner": entity_examples, "textcat": textcat_examples}
+
+
+@pytest.mark.parametrize("name", list(ADDITIONS))
+def test_updating_a_grown_component_with_a_stepped_optimizer_asks_for_a_fresh_one(name, request):
+    """An optimizer that stepped the smaller net holds state of the old shapes: the update is
+    refused before any weight changes, with the remedy named (not thinc's shape error)."""
+    fixture, pipe_name, label, kwargs = ADDITIONS[name]
+    nlp = pickle.loads(pickle.dumps(request.getfixturevalue(fixture)))
+    examples = EXAMPLES[name](nlp)
+    optimizer = nlp.resume_training(sgd=nlp.create_optimizer())
+    nlp.update(examples, sgd=optimizer)
+    pipe = nlp.get_pipe(pipe_name)
+    pipe.add_label(label, **kwargs)
+    weights = {key: value.clone() for key, value in get_torch_net(pipe.model).state_dict().items()}
+    with pytest.raises(ValueError, match=r"fresh optimizer.*nlp\.create_optimizer\(\)"):
+        nlp.update(examples, sgd=optimizer)
+    assert all(bool((value == weights[key]).all()) for key, value in get_torch_net(pipe.model).state_dict().items())
+    nlp.update(examples, sgd=nlp.resume_training(sgd=nlp.create_optimizer()))  # the remedy works
+
+
+@pytest.mark.parametrize("name", ["pos", "ner", "textcat"])
+def test_a_gold_label_the_component_lacks_names_add_label(name, request):
+    fixture, pipe_name, _, kwargs = ADDITIONS[name]
+    nlp = request.getfixturevalue(fixture)
+    eg = EXAMPLES[name](nlp)[0]
+    if name == "pos":
+        eg.reference[0].pos_ = "SYM"
+    elif name == "ner":
+        eg.reference.set_ents([Span(eg.reference, 0, 1, "NORP")], default="unmodified")
+    else:
+        eg.reference.cats = {"mixed": 1.0}
+    with pytest.raises(ValueError, match=r"add_label\("):
+        nlp.get_pipe(pipe_name).get_loss([eg], nlp.get_pipe(pipe_name).model.begin_update([eg.predicted])[0])
+
+
 def docbin(nlp, examples, path):
     """A DocBin of the examples' references at path."""
     DocBin(docs=[eg.reference for eg in examples]).to_disk(path)

@@ -223,3 +223,54 @@ def test_a_diverging_language_model_update_stops_with_the_step_named():
     with pytest.raises(TrainingDiverged, match=r"training diverged at update \d+"):
         for _ in range(50):
             nlp.update(lm_examples(nlp), sgd=optimizer)
+
+
+BAD_TEXT = "Anna met \ud800 Tom in Paris \udcff"
+
+
+@pytest.fixture(scope="module")
+def four_pipelines(request):
+    """Copies of the tiny trained tagger, recognizer, text classifier and language model."""
+    import pickle
+
+    pipelines = {name: pickle.loads(pickle.dumps(request.getfixturevalue(f"trained_{name}_nlp"))) for name in ("tagger", "ner", "textcat")}
+    lm = make_lm_nlp()
+    lm.initialize(lambda: lm_examples(lm))
+    return {**pipelines, "lm": lm}
+
+
+def test_a_lone_surrogate_is_named_or_replaced_by_the_checked_tokenizer(four_pipelines):
+    from spacy_rnn.pipes.text import NotUnicodeText, check_text, clean_text, create_checked_tokenizer
+
+    for name, nlp in four_pipelines.items():
+        with pytest.raises(UnicodeEncodeError):  # spaCy's own tokenizer, whatever the pipeline
+            nlp(BAD_TEXT)
+        plain = [t.text for t in nlp("Anna met Tom in Paris, didn't she?")]
+        nlp.tokenizer = create_checked_tokenizer()(nlp)
+        assert [t.text for t in nlp("Anna met Tom in Paris, didn't she?")] == plain  # spaCy's tokens
+        with pytest.raises(NotUnicodeText, match=r"the text is not valid Unicode: .*U\+D800 at character 9, U\+DCFF at character 24"):
+            nlp(BAD_TEXT)
+        with pytest.raises(NotUnicodeText):
+            list(nlp.pipe(["fine", BAD_TEXT]))
+        nlp.tokenizer = create_checked_tokenizer(errors="replace")(nlp)
+        doc = nlp(BAD_TEXT)
+        assert doc.text == clean_text(BAD_TEXT) == BAD_TEXT.replace("\ud800", "\ufffd").replace("\udcff", "\ufffd")
+        annotated = {"tagger": lambda: all(t.pos_ for t in doc), "ner": lambda: doc.has_annotation("ENT_IOB"),
+                     "textcat": lambda: bool(doc.cats), "lm": lambda: doc._.perplexity is not None}
+        assert annotated[name](), name
+    with pytest.raises(NotUnicodeText, match=r"line 3 of x\.jsonl is not valid Unicode"):
+        check_text(BAD_TEXT, "line 3 of x.jsonl")
+    assert check_text("fine ✓ 😀") == "fine ✓ 😀"
+
+
+def test_the_checked_tokenizer_travels_with_the_pipeline(tmp_path):
+    import pickle
+
+    import spacy_rnn.pipes.text  # noqa: F401 (registers spacy_rnn.Tokenizer.v1)
+
+    nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_rnn.Tokenizer.v1", "errors": "replace"}}})
+    nlp.to_disk(tmp_path / "blank")
+    for copy in (spacy.load(tmp_path / "blank"), pickle.loads(pickle.dumps(nlp))):
+        assert copy.tokenizer.errors == "replace" and copy(BAD_TEXT).text == nlp(BAD_TEXT).text
+    with pytest.raises(Exception, match="errors must be one of"):
+        spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "spacy_rnn.Tokenizer.v1", "errors": "ignore"}}})

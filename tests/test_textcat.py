@@ -197,3 +197,18 @@ def test_examples_without_a_gold_class_are_left_out_of_the_loss():
 def test_invalid_architecture_settings_are_errors(model, encoder):
     with pytest.raises(ValueError):
         make_textcat_nlp(model, **encoder)
+
+
+def test_spacys_scorer_refuses_gold_of_another_task(trained_textcat_nlp):
+    """`spacy evaluate` of a 3-class model on gold with other labels (e.g. SST-5 gold for a binary
+    model) is refused, not scored as 0."""
+    nlp = trained_textcat_nlp
+    other_task = [
+        Example(nlp.make_doc(text), Doc(nlp.vocab, words=text.split()))
+        for text, _ in SENTIMENT_TEXTS
+    ]
+    for example in other_task:
+        example.reference.cats = {"very positive": 1.0, "very negative": 0.0}
+    with pytest.raises(ValueError, match="the gold is for another task"):
+        nlp.evaluate(other_task)
+    assert nlp.evaluate(textcat_examples(nlp))["cats_acc"] is not None

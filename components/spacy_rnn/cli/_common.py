@@ -17,10 +17,10 @@ def fail(message: str) -> None:
 def load_pipeline(model):
     """spacy.load(model) (a folder or an installed package name), failing with one line for
     anything that is not a loadable pipeline."""
-    import spacy
+    from ..checkpoints import load_pipeline as load
 
     try:
-        return spacy.load(model)
+        return load(model)
     except OSError as err:
         fail(
             f"{model} is not a saved pipeline ({first_line(err)}): give a folder written by nlp.to_disk "

@@ -161,6 +161,12 @@ def demo_cmd(
 ) -> None:
     """What `nlp(text)` gives: tags with their confidence, entities with theirs, `doc.cats` and
     each token's surprisal under the language model (for whichever of them the pipeline has)."""
+    from ..pipes.text import check_text
+
+    try:
+        check_text(text, "the TEXT argument")
+    except ValueError as err:
+        fail(str(err))
     nlp = load_pipeline(model)
     doc = nlp(text)
     typer.echo(f"pipeline: {', '.join(nlp.pipe_names)}")

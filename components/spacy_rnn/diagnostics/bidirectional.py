@@ -30,7 +30,8 @@ def train_variant(config: Path, component: str, bidirectional: bool, steps: int,
 
     overrides = {
         f"components.{component}.model.encoder.bidirectional": bidirectional,
-        "training.max_steps": steps, "training.eval_frequency": steps, "system.seed": seed,
+        "training.max_steps": steps, "training.optimizer.learn_rate.total_steps": steps,
+        "training.eval_frequency": steps, "system.seed": seed,
     }
     if vectors is not None:
         overrides["paths.vectors"] = str(vectors)

@@ -82,12 +82,11 @@ def parameters(model: Path) -> Dict[str, int]:
     """Parameters of the torch components of the saved pipeline: all, and those training updates
     (a frozen Transformer's are not). Loading rebuilds the modules from the saved hparams and
     tensors only (no unpickling)."""
-    import spacy
-
+    from ..checkpoints import load_pipeline
     from ..inference import torch_components
     from ..layers import get_torch_net
 
-    nlp = spacy.load(model)
+    nlp = load_pipeline(model)
     nets = [get_torch_net(nlp.get_pipe(name).model) for name in torch_components(nlp)]
     params = [p for net in nets for p in net.parameters()]
     return {"total": sum(p.numel() for p in params), "trained": sum(p.numel() for p in params if p.requires_grad)}

@@ -212,13 +212,13 @@ def continued_training_report(
     both variants with `config_path` (`python -m spacy_rnn train`'s loop; checkpoints in
     work_dir/VARIANT) for `steps` steps (None: the config's max_steps) and score the three models
     on dev in every view."""
-    import spacy
     from spacy.util import load_config
 
+    from ..checkpoints import load_pipeline
     from ..training_loop import train_pipeline
 
     began = time.perf_counter()
-    nlp = spacy.load(model)
+    nlp = load_pipeline(model)
     if "ner" not in nlp.pipe_names:
         raise ValueError(f"{model}: the pipeline has no component named ner (its components: {', '.join(nlp.pipe_names)})")
     if NEW_LABEL in nlp.get_pipe("ner").labels:

@@ -2,22 +2,32 @@
 parameter averaging, the prediction batch limit kept in pipe.cfg, and the inference settings
 (precision, input projection: `spacy_rnn.inference`) applied when the component is loaded."""
 import math
+import pickle
 from collections import deque
+from pathlib import Path
 from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
+import srsly
 import torch
 import torch.nn.functional as F
+from spacy import util
 from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, xp2torch
+from thinc.util import convert_recursive, is_xp_array
 
-from ..encoders import check_vectors
+from ..encoders import EncoderSettingError, check_vectors
 from ..errors import EXPLODED_LOSS, diverged
 from ..inference import check_settings, inference_copy
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net, set_inference_net
 
 IGNORE_INDEX = -100
+
+
+def damaged_file(problem: str) -> str:
+    """The end of the message for a damaged file of a saved pipeline ('<file>: ' goes before)."""
+    return f"the file is damaged ({problem}): copy the pipeline again or train it again."
 
 
 class TorchPipe(TrainablePipe):
@@ -117,6 +127,7 @@ class TorchPipe(TrainablePipe):
 
     def finish_update(self, sgd: Optimizer) -> None:
         net = get_torch_net(self.model)
+        self.check_optimizer(sgd, net)
         norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), self.cfg["max_grad_norm"]))
         if not hasattr(self, "grad_norms"):
             self.grad_norms: Deque[float] = deque(maxlen=self.MAX_KEPT_NORMS)
@@ -129,17 +140,76 @@ class TorchPipe(TrainablePipe):
         if not all(bool(torch.isfinite(param).all()) for param in net.parameters() if param.requires_grad):
             self.stop_training("the weights became non-finite")
 
+    def check_optimizer(self, sgd: Optimizer, net: torch.nn.Module) -> None:
+        """Refuse (ValueError, before any weight changes; the pending gradients are dropped) an
+        optimizer holding state (Adam moments, averages) of other sizes for the net's parameters:
+        one that stepped the component before `add_label` grew it (thinc would fail with
+        "arrays have incompatible shapes" midway through the update)."""
+        shim_id = self.model.shims[0].id
+        stores = [store for store in (getattr(sgd, "mom1", None), getattr(sgd, "mom2", None), getattr(sgd, "averages", None)) if store]
+        if not stores:
+            return
+        for name, param in net.named_parameters():
+            for store in stores:
+                state = store.get((shim_id, name))
+                if state is not None and state.size != param.numel():
+                    net.zero_grad(set_to_none=True)
+                    raise ValueError(
+                        f"[{self.name}] the optimizer was used on this component before it grew (add_label): its state "
+                        f"for {name} has {state.size} values, the parameter {param.numel()}. Update with a fresh "
+                        f"optimizer: sgd = nlp.resume_training(sgd=nlp.create_optimizer()) (or nlp.create_optimizer()), "
+                        f"then nlp.update(examples, sgd=sgd)."
+                    )
+
     def stop_training(self, problem: str) -> None:
         """Raise `TrainingDiverged`, naming the update step (counted from 1 for this component)."""
         raise diverged(f"[{self.name}] ", getattr(self, "n_updates", 0) + 1, problem)
 
     def from_disk(self, path, *, exclude=tuple()):
+        """TrainablePipe.from_disk (cfg, then the weights), except that a damaged file (invalid
+        JSON, truncated or empty weights) is a ValueError naming it and what to do."""
         settings = {name: self.cfg[name] for name in self.PREDICTION_SETTINGS}
-        super().from_disk(path, exclude=exclude)
+        self._validate_serialization_attrs()
+        deserialize = {
+            "cfg": self._load_cfg,
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": self._load_weights,
+        }
+        util.from_disk(path, deserialize, exclude)
         self.cfg.update(settings)
         self.check_model(str(path))
         self.apply_inference_settings()
         return self
+
+    def _load_cfg(self, path: Path) -> None:
+        if not path.exists():  # as TrainablePipe: check_model then says what is missing
+            return
+        data = path.read_bytes()
+        try:
+            cfg = srsly.json_loads(data.decode("utf8"))
+            if not isinstance(cfg, dict):
+                raise ValueError(f"a JSON {type(cfg).__name__}, not an object")
+        except ValueError as err:  # JSON errors, UnicodeDecodeError
+            raise ValueError(f"[{self.name}] {path}: {damaged_file('empty' if not data else f'not valid JSON: {err}')}") from None
+        self.cfg.update(cfg)
+
+    def _load_weights(self, path: Path) -> None:
+        data = Path(path).read_bytes()
+        where = f"[{self.name}] {path}"
+        if not data:
+            raise ValueError(f"{where}: {damaged_file('empty')}")
+        try:
+            msg = srsly.msgpack_loads(data)
+        except Exception as err:  # msgpack's errors: ValueError "Unpack failed: incomplete input", ExtraData...
+            raise ValueError(f"{where}: {damaged_file(f'truncated or not a model file: {err}')}") from None
+        if not isinstance(msg, dict) or "nodes" not in msg:
+            raise ValueError(f"{where}: {damaged_file('not a model file')}")
+        try:
+            self.model.from_dict(convert_recursive(is_xp_array, self.model.ops.asarray, msg))
+        except ValueError as err:  # e.g. the weights' checksum (`deserialize_net`)
+            raise ValueError(f"{where}: {err}") from None
+        except (RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as err:  # torch.load, a module
+            raise ValueError(f"{where}: {damaged_file(f'{type(err).__name__}: {err}')}") from None
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
         settings = {name: self.cfg[name] for name in self.PREDICTION_SETTINGS}
@@ -225,6 +295,8 @@ class TorchPipe(TrainablePipe):
         self.model.attrs["labels"] = self.label_data
         try:
             self.model.initialize(X=(docs, self.vocab.vectors))
+        except EncoderSettingError as err:
+            raise ValueError(f"[components.{self.name}.model.encoder] {err}") from None
         except ValueError as err:
             raise ValueError(f"[{self.name}] {err}") from None
 

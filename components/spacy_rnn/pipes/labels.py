@@ -7,6 +7,17 @@ from torch import nn
 from ..layers import get_torch_net, set_inference_net
 
 
+def missing_label_advice(pipe, label: str, call: str = "") -> str:
+    """What to do about a gold label the component lacks: add it (`call`: the add_label
+    arguments after the label, e.g. ', head="tag"'), then train with a fresh optimizer; or
+    initialize on data that contains it (a component being trained from scratch)."""
+    return (
+        f"add it first, nlp.get_pipe({pipe.name!r}).add_label({label!r}{call}), and train with a fresh optimizer "
+        f"(nlp.resume_training(sgd=nlp.create_optimizer())); or, training from scratch, initialize the pipeline "
+        f"on data that contains it"
+    )
+
+
 def add_label(pipe, labels: List[str], label: str, grow: Callable[[nn.Module], None]) -> int:
     """Append label to labels (a list in pipe.cfg["labels"]): 1, or 0 when it is there already.
     When the pipe's net is built, grow(net) adds its outputs, then the model's attrs["heads"]

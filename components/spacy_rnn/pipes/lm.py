@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy
 import srsly
-from spacy.attrs import IDX
+from spacy.attrs import IDX, LENGTH
 from spacy.language import Language
 from spacy.tokens import Doc, Token
 from spacy.training import Example, validate_get_examples
@@ -70,10 +70,12 @@ LM_VALUES = ("._.", "lm_values", None, None)
 
 class LMValues:
     """What the language model gives one doc (surprisal: {token.idx: bits} of the predicted
-    words), or why it cannot (`error`, raised when read). Shared, never modified, by copies of
-    the doc; serialized (msgpack, pickle) as the plain dict `to_dict`."""
+    words; ends: {token.idx: the token's end offset}, so a token merged or split since reads
+    None, not another token's value; None for values stored before ends were kept), or why it
+    cannot (`error`, raised when read). Shared, never modified, by copies of the doc; serialized
+    (msgpack, pickle) as the plain dict `to_dict`."""
 
-    __slots__ = ("component", "log_prob", "n_tokens", "perplexity", "surprisal", "error")
+    __slots__ = ("component", "log_prob", "n_tokens", "perplexity", "surprisal", "ends", "error")
 
     def __init__(
         self,
@@ -83,20 +85,25 @@ class LMValues:
         perplexity: Optional[float] = None,
         surprisal: Optional[Dict[int, float]] = None,
         error: Optional[str] = None,
+        ends: Optional[Dict[int, int]] = None,
     ):
         self.component = component
         self.log_prob, self.n_tokens, self.perplexity = log_prob, n_tokens, perplexity
         self.surprisal = {} if surprisal is None else surprisal
+        self.ends = ends
         self.error = error
 
     @classmethod
-    def from_log_probs(cls, component: str, log_probs: numpy.ndarray, token_starts: Sequence[int]) -> "LMValues":
-        """log_probs: natural-log probabilities of the predicted tokens; token_starts: the
-        character offset of the token each stands for (-1 for an <eos>)."""
-        surprisal = {start: -log_prob / math.log(2) for log_prob, start in zip(log_probs.tolist(), token_starts) if start >= 0}
+    def from_log_probs(cls, component: str, log_probs: numpy.ndarray, token_spans: Sequence[Tuple[int, int]]) -> "LMValues":
+        """log_probs: natural-log probabilities of the predicted tokens; token_spans: the
+        character offsets (start, end) of the token each stands for ((-1, -1) for an <eos>)."""
+        surprisal, ends = {}, {}
+        for log_prob, (start, end) in zip(log_probs.tolist(), token_spans):
+            if start >= 0:
+                surprisal[start], ends[start] = -log_prob / math.log(2), end
         log_prob = float(log_probs.sum())
-        n_tokens = len(token_starts)
-        return cls(component, log_prob, n_tokens, math.exp(-log_prob / n_tokens) if n_tokens else None, surprisal)
+        n_tokens = len(token_spans)
+        return cls(component, log_prob, n_tokens, math.exp(-log_prob / n_tokens) if n_tokens else None, surprisal, ends=ends)
 
     def to_dict(self) -> Dict:
         if self.error is not None:
@@ -108,6 +115,7 @@ class LMValues:
             "perplexity": self.perplexity,
             "idx": list(self.surprisal),
             "surprisal": list(self.surprisal.values()),
+            **({"end": [self.ends.get(start, -1) for start in self.surprisal]} if self.ends is not None else {}),
         }
 
     @classmethod
@@ -115,7 +123,8 @@ class LMValues:
         if data.get("error") is not None:
             return cls(data.get("component", "lm"), error=data["error"])
         surprisal = dict(zip(data["idx"], data["surprisal"]))
-        return cls(data["component"], data["log_prob"], data["n_tokens"], data["perplexity"], surprisal)
+        ends = dict(zip(data["idx"], data["end"])) if "end" in data else None
+        return cls(data["component"], data["log_prob"], data["n_tokens"], data["perplexity"], surprisal, ends=ends)
 
     def __reduce__(self):
         return (dict, (self.to_dict(),))
@@ -194,8 +203,14 @@ def lm_values(doc: Doc) -> Optional[LMValues]:
 
 
 def _token_surprisal(token: Token) -> Optional[float]:
+    """The token's surprisal; None when the model did not predict it (no values, whitespace or
+    skipped punctuation) or the token is not one it read (merged or split since)."""
     values = lm_values(token.doc)
-    return None if values is None else values.surprisal.get(token.idx)
+    if values is None:
+        return None
+    if values.ends is not None and values.ends.get(token.idx) != token.idx + len(token):
+        return None
+    return values.surprisal.get(token.idx)
 
 
 def _doc_value(attr: str) -> Callable[[Doc], object]:
@@ -542,7 +557,9 @@ class LanguageModelComponent(TorchPipe):
         return total
 
 
-def _token_starts(doc: Doc, positions: Sequence[int]) -> List[int]:
-    """The character offset of the token at each position (-1 for an <eos>)."""
-    starts = doc.to_array(IDX).tolist()
-    return [starts[i] if i >= 0 else -1 for i in positions]
+def _token_starts(doc: Doc, positions: Sequence[int]) -> List[Tuple[int, int]]:
+    """The character offsets (start, end) of the token at each position ((-1, -1) for an <eos>)."""
+    if not len(doc):
+        return [(-1, -1) for _ in positions]
+    offsets = doc.to_array([IDX, LENGTH]).tolist()
+    return [(offsets[i][0], offsets[i][0] + offsets[i][1]) if i >= 0 else (-1, -1) for i in positions]

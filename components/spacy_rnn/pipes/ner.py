@@ -12,7 +12,7 @@ from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
 from .base import TorchPipe, loss_per_doc
-from .labels import add_label
+from .labels import add_label, missing_label_advice
 
 DEFAULT_NER_MODEL = Config().from_str(
     """
@@ -77,8 +77,32 @@ def make_bilstm_crf_ner(
     )
 
 
+def confidence_key(span: Span) -> tuple:
+    """The doc.user_data key of `ent._.confidence`: spaCy's key of a Span value (its character
+    offsets), so `Span.as_doc(copy_user_data=True)` and `Doc.from_docs` move it with the span."""
+    return ("._.", "confidence", span.start_char, span.end_char)
+
+
+def span_confidence(span: Span) -> Optional[float]:
+    """The probability the recognizer gave the entity; None for a span it did not predict with
+    that label (set by another component, relabelled since, or the extent changed by a merge)."""
+    entry = span.doc.user_data.get(confidence_key(span))
+    if entry is None or isinstance(entry, float):  # a float: stored without its label by an earlier version
+        return entry
+    label, probability = entry
+    return probability if label == span.label else None
+
+
+def set_span_confidence(span: Span, probability: Optional[float]) -> None:
+    """Keep the probability with the span's label (`span_confidence` checks it); None removes it."""
+    if probability is None:
+        span.doc.user_data.pop(confidence_key(span), None)
+    else:
+        span.doc.user_data[confidence_key(span)] = (span.label, float(probability))
+
+
 if not Span.has_extension("confidence"):
-    Span.set_extension("confidence", default=None)
+    Span.set_extension("confidence", getter=span_confidence, setter=set_span_confidence)
 
 
 class EntityPredictions(list):
@@ -106,6 +130,10 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
     the model predicts around them; every other token outside the predicted entities becomes "O".
     With cfg["confidences"], each predicted entity gets `ent._.confidence`: its probability
     under the CRF given the text and the constraints above (`EntityTaggerNet.span_probabilities`).
+    It is kept in doc.user_data at the entity's character offsets with its label, so it stays
+    with the entity when tokens inside it or elsewhere are merged or split, through
+    `Span.as_doc(copy_user_data=True)`, `Doc.from_docs` and serialization; an entity whose extent
+    or label changed since reads None.
     """
 
     NET_CLASS = "EntityTaggerNet"
@@ -267,10 +295,10 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
             if self.tag_scheme == "BIO":
                 tag = {"U": "B", "L": "I"}.get(tag[0], tag[0]) + tag[1:]
             if tag not in tag_index:
+                label = tag.split("-", 1)[-1]
                 raise ValueError(
-                    f"[{self.name}] gold entity label {tag.split('-', 1)[-1]!r} is not among the "
-                    f"component's labels {list(self.labels)}; initialize the pipeline on data that "
-                    f"contains it."
+                    f"[{self.name}] gold entity label {label!r} is not among the component's labels "
+                    f"{list(self.labels)}: {missing_label_advice(self, label)}."
                 )
             ids[i] = tag_index[tag]
         return ids

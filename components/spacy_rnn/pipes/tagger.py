@@ -1,10 +1,11 @@
 """`bilstm_tagger`: UPOS (`token.pos_`) and XPOS (`token.tag_`) from one BiLSTM encoder."""
 from functools import partial
+from itertools import repeat
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 import torch
-from spacy.attrs import POS, TAG
+from spacy.attrs import IDX, LENGTH, POS, TAG
 from spacy.language import Language
 from spacy.parts_of_speech import IDS as POS_IDS
 from spacy.scorer import Scorer
@@ -16,7 +17,7 @@ from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
 from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
-from .labels import add_label
+from .labels import add_label, missing_label_advice
 
 HEADS = {"pos": ("POS", POS), "tag": ("TAG", TAG)}
 
@@ -71,18 +72,54 @@ def make_bilstm_tagger(
     )
 
 
-def token_confidence(token, *, head: str) -> Optional[float]:
-    """The probability the tagger gave the token's `head` label ("pos" or "tag"), from the
-    doc's list `doc._.<head>_confidences`; None when the doc was not tagged."""
-    values = token.doc._.get(f"{head}_confidences")
-    return values[token.i] if values is not None and token.i < len(values) else None
+def confidence_key(head: str, start: int, end: int) -> tuple:
+    """The doc.user_data key of the `head` confidence ("pos" or "tag") of the token at
+    characters [start, end): spaCy's key format for custom values at character offsets, so
+    `Span.as_doc(copy_user_data=True)` and `Doc.from_docs` move it with the token."""
+    return ("._.", f"{head}_confidence", start, end)
+
+
+def token_confidence(token: Token, *, head: str) -> Optional[float]:
+    """The probability the tagger gave the token's `head` label ("pos" or "tag"); None when
+    the doc was not tagged, or the token is not one the tagger labelled: merged or split since
+    (its characters changed) or relabelled since (its label is not the one scored)."""
+    entry = token.doc.user_data.get(confidence_key(head, token.idx, token.idx + len(token)))
+    if entry is None:
+        return None
+    label, probability = entry
+    return probability if label == (token.pos if head == "pos" else token.tag) else None
+
+
+def doc_confidences(doc: Doc, *, head: str) -> Optional[List[Optional[float]]]:
+    """`token._.<head>_confidence` of each token of the doc; None when no token has one."""
+    values = [token_confidence(token, head=head) for token in doc]
+    return values if any(value is not None for value in values) else None
+
+
+def clear_confidences(doc: Doc) -> None:
+    """Drop the confidences of an earlier tagging of the doc (`store_confidences`)."""
+    names = {f"{head}_confidence" for head in HEADS}
+    data = doc.user_data
+    for key in [key for key in data if type(key) is tuple and len(key) == 4 and key[0] == "._." and key[1] in names]:
+        del data[key]
+
+
+def store_confidences(doc: Doc, head: str, labels: numpy.ndarray, probabilities: numpy.ndarray) -> None:
+    """Keep each token's `head` label (symbol id or hash) and its probability in doc.user_data
+    at the token's character offsets (`confidence_key`)."""
+    if not len(doc):
+        return
+    data = doc.user_data
+    name = f"{head}_confidence"
+    offsets = doc.to_array([IDX, LENGTH])
+    starts, ends = offsets[:, 0].tolist(), (offsets[:, 0] + offsets[:, 1]).tolist()
+    keys = zip(repeat("._."), repeat(name), starts, ends)
+    data.update(zip(keys, zip(labels.tolist(), probabilities.tolist())))
 
 
 for _head in HEADS:
-    if not Doc.has_extension(f"{_head}_confidences"):
-        Doc.set_extension(f"{_head}_confidences", default=None)
-    if not Token.has_extension(f"{_head}_confidence"):
-        Token.set_extension(f"{_head}_confidence", getter=partial(token_confidence, head=_head))
+    Doc.set_extension(f"{_head}_confidences", getter=partial(doc_confidences, head=_head), force=True)
+    Token.set_extension(f"{_head}_confidence", getter=partial(token_confidence, head=_head), force=True)
 
 
 def tagger_score(examples: Iterable[Example], **kwargs) -> Dict[str, float]:
@@ -104,8 +141,14 @@ class BiLSTMTagger(TorchPipe):
 
     cfg["labels"] = {"pos": [...], "tag": [...]}; a head exists for each non-empty label list.
     Tokens whose gold value is missing are left out of the loss, not counted as wrong.
-    The softmax probability of each chosen label is kept per doc in `doc._.pos_confidences` /
-    `doc._.tag_confidences` and read per token as `token._.pos_confidence` / `token._.tag_confidence`.
+    The softmax probability of each chosen label is read per token as `token._.pos_confidence` /
+    `token._.tag_confidence` (per doc, a list: `doc._.pos_confidences` / `doc._.tag_confidences`).
+    It is kept in doc.user_data at the token's character offsets with the label it scored
+    (`store_confidences`), so it moves with the token: retokenizing elsewhere in the doc, copying
+    with `Span.as_doc(copy_user_data=True)`, `Doc.from_docs`, `Doc.to_bytes`, a `DocBin` with
+    user data and pickling keep it; a token merged or split since tagging, or whose label was
+    changed since, reads None (the tagger never scored it), never another token's value.
+    `Span.as_doc()` without copy_user_data copies no custom values at all (spaCy's default).
     """
 
     NET_CLASS = "TaggerNet"
@@ -212,11 +255,14 @@ class BiLSTMTagger(TorchPipe):
         attrs = [HEADS[head][1] for head in self.heads]
         values = {head: self._label_values(head) for head in self.heads}
         for i, doc in enumerate(docs):
+            labels = {head: values[head][guesses[head][i]] for head in self.heads}
             if len(doc):
-                doc.from_array(attrs, numpy.stack([values[head][guesses[head][i]] for head in self.heads], axis=1))
+                doc.from_array(attrs, numpy.stack([labels[head] for head in self.heads], axis=1))
+            if doc.user_data:
+                clear_confidences(doc)
             for head in self.heads:
                 if f"{head}_confidence" in guesses:
-                    doc._.set(f"{head}_confidences", guesses[f"{head}_confidence"][i].tolist())
+                    store_confidences(doc, head, labels[head], guesses[f"{head}_confidence"][i])
 
     def top_labels(self, doc: Doc, head: str = "pos", k: int = 3) -> List[List[Tuple[str, float]]]:
         """Per token of doc, the k most probable `head` labels ("pos" or "tag") with their
@@ -253,9 +299,10 @@ class BiLSTMTagger(TorchPipe):
                 elif value in label_index:
                     indices.append(label_index[value])
                 else:
+                    call = "" if head == "pos" else f", head={head!r}"
                     raise ValueError(
-                        f"[bilstm_tagger] gold {head} label {value!r} is not among the component's "
-                        f"labels; initialize the pipeline on data that contains it."
+                        f"[{self.name}] gold {head} label {value!r} is not among the component's {head} labels "
+                        f"{self.cfg['labels'][head]}: {missing_label_advice(self, value, call)}."
                     )
         return indices
 

@@ -13,7 +13,7 @@ from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, DocOutputs
 from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
-from .labels import add_label
+from .labels import add_label, missing_label_advice
 
 DEFAULT_TEXTCAT_MODEL = Config().from_str(
     """
@@ -101,8 +101,17 @@ def exclusive_label(cats: Dict[str, float]) -> Optional[str]:
 def textcat_score(examples: Iterable[Example], **kwargs) -> Dict[str, object]:
     """spaCy's exclusive-class scores (`Scorer.score_cats(..., multi_label=False)`: cats_score =
     cats_macro_f, cats_f_per_type, micro/macro P/R/F, AUC) plus cats_acc: the share of docs with
-    a gold class whose highest-scoring predicted label is that class (None without gold)."""
+    a gold class whose highest-scoring predicted label is that class (None without gold).
+    ValueError when the gold has labels the predictions lack (another task's gold: SST-5 for a
+    binary model would score 0, a number that looks like a result)."""
     examples = list(examples)
+    gold_labels = {label for eg in examples for label in eg.reference.cats}
+    predicted_labels = {label for eg in examples for label in eg.predicted.cats}
+    if predicted_labels and not gold_labels <= predicted_labels:
+        raise ValueError(
+            f"the gold labels {sorted(gold_labels)} include {sorted(gold_labels - predicted_labels)}, which the "
+            f"pipeline's labels {sorted(predicted_labels)} do not: the gold is for another task"
+        )
     scores = Scorer.score_cats(examples, "cats", multi_label=False, **kwargs)
     gold = [(exclusive_label(eg.reference.cats), eg.predicted.cats) for eg in examples]
     gold = [(label, cats) for label, cats in gold if label is not None]
@@ -206,7 +215,7 @@ class LSTMTextCategorizer(TorchPipe):
             return IGNORE_INDEX
         if label not in self.labels:
             raise ValueError(
-                f"[{self.name}] gold label {label!r} is not among the component's labels {list(self.labels)}; "
-                f"initialize the pipeline on data that contains it."
+                f"[{self.name}] gold label {label!r} is not among the component's labels {list(self.labels)}: "
+                f"{missing_label_advice(self, label)}."
             )
         return self.labels.index(label)
