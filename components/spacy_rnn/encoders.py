@@ -26,6 +26,7 @@ from spacy.util import registry
 
 from spacy.vectors import Vectors
 
+from .extras import require
 from .featurize import (
     FIRST_CHAR_ID,
     FIRST_WORD_ID,
@@ -227,16 +228,13 @@ def locate_transformer(name: str) -> str:
             raise EncoderSettingError("transformer", name, f"the folder {resolved} has no config.json: not a Hugging Face model folder")
         return resolved
     looked = "not a folder, not an installed Python package carrying a model"
+    hub = require("huggingface_hub", "transformers", "the Transformer encoder")
+    hub_utils = require("huggingface_hub.utils", "transformers", "the Transformer encoder")
     try:
-        from huggingface_hub import try_to_load_from_cache
-        from huggingface_hub.utils import HFValidationError, validate_repo_id
-    except ImportError:  # no hub client: transformers reports it
-        return name
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
+        hub_utils.validate_repo_id(name)
+    except hub_utils.HFValidationError:
         raise EncoderSettingError("transformer", name, f"{looked}, and not a valid model name for the hub") from None
-    cached = try_to_load_from_cache(name, "config.json")
+    cached = hub.try_to_load_from_cache(name, "config.json")
     unavailable = hub_unavailable()
     if isinstance(cached, str):
         return str(Path(cached).parent) if unavailable else name
