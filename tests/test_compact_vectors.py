@@ -157,11 +157,11 @@ def test_an_int8_table_reads_a_float32_folder_and_quantises_it(tmp_path):
 
 
 @pytest.mark.parametrize("name", [INT8_FILE, SCALES_FILE, "key2row", "vectors.cfg"])
-def test_a_truncated_file_names_itself_and_the_damaged_folder(tmp_path, name):
+def test_a_truncated_file_is_named_as_damaged(tmp_path, name):
     Int8Vectors(data=random_table(), keys=WORDS).to_disk(tmp_path)
     path = tmp_path / name
     path.write_bytes(path.read_bytes()[:-7])
-    with pytest.raises(ValueError, match=rf"{name}: .*The vectors folder {tmp_path} is damaged"):
+    with pytest.raises(ValueError, match=rf"{name}: the file is damaged"):
         Int8Vectors().from_disk(tmp_path)
 
 
@@ -172,7 +172,7 @@ def test_damaged_folders_give_value_errors_not_pickle(tmp_path):
     with pytest.raises(ValueError, match=rf"{INT8_FILE}.*damaged"):
         Int8Vectors().from_disk(tmp_path)
     (tmp_path / INT8_FILE).unlink()
-    with pytest.raises(ValueError, match=rf"{INT8_FILE}: the file is missing.*damaged"):
+    with pytest.raises(ValueError, match=rf"{INT8_FILE}: the file is damaged \(missing\)"):
         Int8Vectors().from_disk(tmp_path)
     Int8Vectors(data=random_table(), keys=WORDS).to_disk(tmp_path)
     (tmp_path / "vectors.cfg").write_text('{"storage": "int8", "shape": [3', encoding="utf8")
@@ -180,7 +180,7 @@ def test_damaged_folders_give_value_errors_not_pickle(tmp_path):
         Int8Vectors().from_disk(tmp_path)
     cfg = {"mode": "default", "storage": "int8", "shape": [N_ROWS, WIDTH + 1]}
     (tmp_path / "vectors.cfg").write_text(json.dumps(cfg), encoding="utf8")
-    with pytest.raises(ValueError, match=rf"{INT8_FILE}: expected a int8 array of shape \({N_ROWS}, {WIDTH + 1}\)"):
+    with pytest.raises(ValueError, match=rf"{INT8_FILE}: the file is damaged \(expected a int8 array of shape \({N_ROWS}, {WIDTH + 1}\)"):
         Int8Vectors().from_disk(tmp_path)
     with pytest.raises(ValueError, match="damaged"):
         Int8Vectors().from_bytes(Int8Vectors(data=random_table(), keys=WORDS).to_bytes()[:-50])

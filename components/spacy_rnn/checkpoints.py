@@ -29,7 +29,7 @@ import numpy
 import srsly
 from spacy.language import Language
 
-from .pipes.base import damaged_file
+from .errors import damaged_file
 
 
 

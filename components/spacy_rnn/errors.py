@@ -15,3 +15,8 @@ def diverged(where: str, step: int, problem: str) -> TrainingDiverged:
         f"{where}training diverged at update {step}: {problem}. Training stopped; the checkpoints saved "
         f"before this step are kept. Lower the learning rate (or max_grad_norm) and train again."
     )
+
+
+def damaged_file(problem: str) -> str:
+    """The end of the message for a damaged file of a saved pipeline ('<file>: ' goes before)."""
+    return f"the file is damaged ({problem}): copy the pipeline again or train it again."

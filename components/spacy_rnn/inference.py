@@ -84,12 +84,11 @@ def inference_copy(net: nn.Module, precision: str, input_projection: str, name: 
     check_settings(precision, input_projection)
     device = next(net.parameters()).device
     where = f"[{name}] " if name else ""
-    if precision == "bf16" and not mixed_precision.bf16_supported(str(device)):
-        raise ValueError(
-            f"{where}precision = \"bf16\" needs native bf16 on {device} (a CPU with avx512_bf16 or amx_bf16, or a GPU "
-            f"with bf16 support; spacy_rnn.precision.bf16_supported), which this machine lacks: load the pipeline with "
-            f"precision \"int8\" or \"float32\", e.g. spacy.load(path, config={{\"components\": {{\"{name or '<name>'}\": "
-            f"{{\"precision\": \"int8\"}}}}}})"
+    if precision == "bf16":
+        mixed_precision.use_bf16(
+            "bf16", str(device), name=f"{where}precision",
+            fix=f"load the pipeline with precision \"int8\" or \"float32\", e.g. spacy.load(path, config="
+            f"{{\"components\": {{\"{name or '<name>'}\": {{\"precision\": \"int8\"}}}}}})",
         )
     if precision == "int8":
         reason = int8_unavailable(device)

@@ -64,10 +64,11 @@ def _bf16_lstm_runs() -> bool:
     return True
 
 
-def use_bf16(setting: str, device: str = "cpu", *, name: str = "mixed_precision") -> bool:
+def use_bf16(setting: str, device: str = "cpu", *, name: str = "mixed_precision", fix: str = "") -> bool:
     """Resolve a mixed-precision setting ("auto", "bf16", "none") on `device`: whether to
-    autocast to bf16. ValueError, naming the setting `name`, for an unknown value or for
-    "bf16" on a device without native bf16. "auto" logs its choice."""
+    autocast to bf16. ValueError, naming the setting `name` (and ending with `fix`, what to set
+    instead; default: "auto" or "none"), for an unknown value or for "bf16" on a device without
+    native bf16. "auto" logs its choice."""
     if setting not in MIXED_PRECISIONS:
         raise ValueError(f"{name} must be one of {MIXED_PRECISIONS}, not {setting!r}")
     if setting == "none":
@@ -76,8 +77,8 @@ def use_bf16(setting: str, device: str = "cpu", *, name: str = "mixed_precision"
     if setting == "bf16" and not native:
         raise ValueError(
             f"{name} = \"bf16\" needs native bf16 on {device} (a CPU with avx512_bf16 or amx_bf16, or a GPU "
-            f"with bf16 support), which this machine lacks{_isa_note()}: set {name} = \"auto\" (bf16 where "
-            f"native, else float32) or \"none\""
+            f"with bf16 support), which this machine lacks{_isa_note()}: "
+            + (fix or f"set {name} = \"auto\" (bf16 where native, else float32) or \"none\"")
         )
     if setting == "auto":
         _log_auto_choice(device, native)

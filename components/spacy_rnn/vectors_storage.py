@@ -46,6 +46,8 @@ from spacy.vectors import BaseVectors, Vectors
 from thinc.api import get_current_ops
 from thinc.util import to_numpy
 
+from .errors import damaged_file
+
 REGISTERED_NAME = "spacy_rnn.Int8Vectors.v1"
 STORAGE = "int8"
 INT8_FILE, SCALES_FILE = "vectors.int8", "vectors.scales"
@@ -126,11 +128,8 @@ def quantize_table(table: numpy.ndarray, inplace: bool = False, chunk_rows: int 
 
 
 def damaged(path: Union[str, Path], problem: str) -> ValueError:
-    folder = Path(path).parent
-    return ValueError(
-        f"{path}: {problem}. The vectors folder {folder} is damaged (or was not fully written): "
-        f"save the pipeline again or restore the folder from its package."
-    )
+    """The error for a file of an int8 vectors folder that cannot be what its name says."""
+    return ValueError(f"{path}: {damaged_file(problem)}")
 
 
 class Int8Vectors(Vectors):
@@ -353,7 +352,7 @@ def load_array(path: Path, dtype: str, shape: Tuple[int, ...]) -> numpy.ndarray:
     """The npy array in `path`, read without pickle; a ValueError naming the file unless it
     is there, whole, of `dtype` and of `shape`."""
     if not path.is_file():
-        raise damaged(path, "the file is missing")
+        raise damaged(path, "missing")
     try:
         with path.open("rb") as file_:
             array = numpy.load(file_, allow_pickle=False)

@@ -18,16 +18,11 @@ from thinc.api import Model, Optimizer, xp2torch
 from thinc.util import convert_recursive, is_xp_array
 
 from ..encoders import EncoderSettingError, check_vectors
-from ..errors import EXPLODED_LOSS, diverged
+from ..errors import EXPLODED_LOSS, damaged_file, diverged
 from ..inference import check_settings, inference_copy
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net, set_inference_net
 
 IGNORE_INDEX = -100
-
-
-def damaged_file(problem: str) -> str:
-    """The end of the message for a damaged file of a saved pipeline ('<file>: ' goes before)."""
-    return f"the file is damaged ({problem}): copy the pipeline again or train it again."
 
 
 class TorchPipe(TrainablePipe):
