@@ -12,7 +12,10 @@ import spacy
 import torch
 from spacy.tokens import DocBin
 
-from helpers import ENTITY_SENTENCES, TAGGED_SENTENCES, TEXTS, annotations, make_ner_nlp, make_tagger_nlp, train_ner, train_tagger, tagged_examples
+from helpers import (
+    ENTITY_SENTENCES, TAGGED_SENTENCES, TEXTS, annotations, make_ner_nlp, make_tagger_nlp, make_textcat_nlp, tagged_examples,
+    textcat_examples, train_ner, train_tagger, train_textcat,
+)
 from spacy_rnn.evaluation.benchmark import (
     ARM_FLAGS, X86_FLAGS, Variant, accuracy, cpu_line, cpu_record, entity_agreement, input_projection_share, load_ours,
     loaded_variant, make_variants, peer_check, profile_stages, read_texts, repeat_texts, summarize_runs, thread_settings,
@@ -204,6 +207,13 @@ def test_accuracy_scores_the_task_on_gold_tokens(saved_pipelines, tmp_path):
     DocBin(docs=[eg.reference for eg in tagged_examples(nlp)]).to_disk(tmp_path / "gold.spacy")
     scores = accuracy(nlp, tmp_path / "gold.spacy")
     assert set(scores) == {"pos_acc", "tag_acc"} and scores["pos_acc"] > 90
+
+
+def test_accuracy_scores_a_text_classifier(tmp_path):
+    nlp = train_textcat(make_textcat_nlp())
+    DocBin(docs=[eg.reference for eg in textcat_examples(nlp)]).to_disk(tmp_path / "gold.spacy")
+    scores = accuracy(nlp, tmp_path / "gold.spacy")
+    assert set(scores) == {"cats_acc", "cats_macro_f"} and scores["cats_acc"] > 90
 
 
 def test_profile_accounts_for_every_stage_of_a_recognizer(saved_pipelines):

@@ -40,6 +40,7 @@ COMMANDS = [
     "convert-hf-text",
     "init-vectors",
     "compact-vectors",
+    "compact-weights",
     "compact-vectors-report",
     "train",
     "check-gpu",

@@ -205,6 +205,10 @@ def test_core_report_and_demo_run_on_an_assembled_pipeline(tmp_path, trained_tag
     assert result.exit_code == 0, result.output
     report = srsly.read_json(tmp_path / "report" / "core.json")
     assert report["speed"]["components"] == nlp.pipe_names and report["size_mib"] > 0
+    parts = report["size_parts_mib"]
+    assert {"vocab: vectors", "tagger", "ner", "textcat", "lm"} <= set(parts)
+    assert abs(sum(parts.values()) - report["size_mib"]) < 0.1 * len(parts)
+    assert report["weights_storage"] == {name: "float32" for name in ("tagger", "ner", "textcat", "lm")}
     assert set(report["speed"]["words_per_second"]) == {"as_loaded", "surprisals_read", "peer"}
     memory = report["memory"]
     assert memory["n_chars"] == 300 and memory["after_read"]["read"] == "read_surprisals"

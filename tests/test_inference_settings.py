@@ -50,8 +50,7 @@ def label_agreement(found, expected):
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """Tiny trained pipelines saved with their factory defaults (tagger and recognizer: int8,
-    per form; text classifier: float32, per form)."""
+    """Tiny trained pipelines saved with their factory defaults (int8, per form)."""
     folder = tmp_path_factory.mktemp("saved")
     train_tagger(make_tagger_nlp()).to_disk(folder / "tagger")
     train_ner(make_ner_nlp()).to_disk(folder / "ner")
@@ -63,7 +62,7 @@ def load(saved, name, **settings):
     return spacy.load(saved / name, config={"components": {name: settings}} if settings else {})
 
 
-@pytest.mark.parametrize("name", ["tagger", "ner"])
+@pytest.mark.parametrize("name", ["tagger", "ner", "textcat"])
 def test_a_saved_pipeline_loads_with_its_settings_applied(saved, name):
     pipe = load(saved, name).get_pipe(name)
     assert {key: pipe.cfg[key] for key in INT8_FORM} == INT8_FORM
@@ -73,12 +72,6 @@ def test_a_saved_pipeline_loads_with_its_settings_applied(saved, name):
     trained = get_torch_net(pipe.model)
     assert type(trained.encoder.rnn) is nn.LSTM  # the trained module is kept as it is
     assert get_inference_net(pipe.model).encoder.word_embed is trained.encoder.word_embed  # unconverted parts shared
-
-
-def test_the_text_classifier_loads_float32_per_form(saved):
-    pipe = load(saved, "textcat").get_pipe("textcat")
-    assert applied_settings(pipe.model) == {"precision": "float32", "input_projection": "form"}
-    assert isinstance(get_inference_net(pipe.model).encoder.rnn, FormwiseRNN)
 
 
 def test_config_overrides_at_load_change_the_settings(saved):

@@ -48,6 +48,9 @@ os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 SERIALIZATION_FORMAT = 2
 DEFAULT_MAX_BATCH_TOKENS = 8192
+# How a module's float32 tensors are written to disk: float32, or float16 (half the size; read
+# back into the float32 module, so a round trip of weights already rounded is exact).
+WEIGHTS_STORAGES = ("float32", "float16")
 
 logger = logging.getLogger("spacy_rnn")
 
@@ -62,7 +65,7 @@ def TorchModel(
     sizes...); thinc saves and restores them with the weights. fit(*X) -> attrs fitted on what
     `model.initialize(X=...)` gets (a tuple of arguments), before the module is built.
     """
-    shim = ScaledPyTorchShim(nn.Module(), serialize_model=serialize_net, deserialize_model=deserialize_net)
+    shim = ScaledPyTorchShim(nn.Module(), deserialize_model=deserialize_net)
     return Model(name, forward, init=partial(_init, build_net=build_net, fit=fit), attrs=dict(attrs), shims=[shim])
 
 
@@ -71,9 +74,14 @@ class ScaledPyTorchShim(PyTorchShim):
     `lr_scales()` names ({parameter name: scale}, e.g. a fine-tuned Transformer's) that fraction
     of the optimizer's learning rate (its schedule, e.g. warm-up and decay, applies to all),
     and that it may hold an inference copy of its module (`inference_net`, see the module
-    docstring), dropped when the module trains or is replaced."""
+    docstring), dropped when the module trains or is replaced, and that it writes the module's
+    float32 tensors as `weights_storage` (`WEIGHTS_STORAGES`; `set_weights_storage`)."""
 
     inference_net: Optional[nn.Module] = None
+    weights_storage: str = "float32"
+
+    def to_bytes(self):
+        return srsly.msgpack_dumps({"config": self.cfg, "state": serialize_net(self._model, self.weights_storage)})
 
     def begin_update(self, inputs):
         if self.inference_net is not None:
@@ -140,6 +148,25 @@ def set_inference_net(model: Model, net: Optional[nn.Module]) -> None:
     model.shims[0].inference_net = net
 
 
+def set_weights_storage(model: Model, storage: str) -> None:
+    """Write the float32 tensors of a `TorchModel`'s module as `storage` ("float32" or "float16")
+    from now on; the module in memory is unchanged (`round_weights` makes it what loading the
+    saved weights gives)."""
+    if storage not in WEIGHTS_STORAGES:
+        raise ValueError(f"weights_storage takes {' or '.join(WEIGHTS_STORAGES)}, not {storage!r}")
+    model.shims[0].weights_storage = storage
+
+
+def round_weights(model: Model) -> None:
+    """Round the float32 tensors of a `TorchModel`'s module to the values its weights_storage
+    keeps, in place: the module then predicts what it will after saving and loading."""
+    dtype = getattr(torch, model.shims[0].weights_storage)
+    with torch.no_grad():
+        for tensor in get_torch_net(model).state_dict().values():
+            if tensor.dtype == torch.float32:
+                tensor.copy_(tensor.to(dtype))
+
+
 def predict_net(model: Model, *args):
     """Run the module predictions use (`get_inference_net`) in eval mode without gradients. The
     module is not switched back to training mode afterwards (training switches it itself), so
@@ -150,9 +177,22 @@ def predict_net(model: Model, *args):
         return net(*args)
 
 
-def serialize_net(net: nn.Module) -> bytes:
+def serialize_net(net: nn.Module, storage: str = "float32") -> bytes:
+    """The module's net_spec and state dict (float32 tensors as `storage`), with a checksum."""
+    dtype = getattr(torch, storage)
+    stored: Dict[Tuple, torch.Tensor] = {}  # one copy per storage view: tied weights stay stored once
+
+    def store(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.dtype != torch.float32 or dtype == torch.float32:
+            return tensor
+        key = (tensor.data_ptr(), tuple(tensor.shape), tensor.stride())
+        if key not in stored:
+            stored[key] = tensor.to(dtype)
+        return stored[key]
+
+    state_dict = {name: store(tensor) for name, tensor in net.state_dict().items()}
     buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
+    torch.save(state_dict, buffer)
     state = buffer.getvalue()
     msg = {"format": SERIALIZATION_FORMAT, **net_spec(net), "state": state, "sha256": hashlib.sha256(state).hexdigest()}
     return srsly.msgpack_dumps(msg)
@@ -160,7 +200,7 @@ def serialize_net(net: nn.Module) -> bytes:
 
 def deserialize_net(_placeholder: nn.Module, data: bytes, device: torch.device) -> nn.Module:
     """Rebuild the module from its saved net_spec, check the weights' checksum, then load
-    tensors only."""
+    tensors only (float16-stored ones into the module's float32 tensors)."""
     msg = upgrade_legacy_msg(srsly.msgpack_loads(data))
     if "sha256" in msg and hashlib.sha256(msg["state"]).hexdigest() != msg["sha256"]:
         raise ValueError(

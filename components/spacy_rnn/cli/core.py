@@ -121,7 +121,7 @@ def core_report_cmd(
     from spacy.tokens import DocBin
 
     from ..evaluation.benchmark import cpu_line, long_text, peak_memory, read_surprisals
-    from ..evaluation.core_report import core_speed, directory_mib, package_meta, score_rows, write_core_report
+    from ..evaluation.core_report import core_speed, directory_mib, package_meta, score_rows, size_parts, write_core_report
     from ..evaluation.reports import write_json
 
     try:
@@ -137,8 +137,11 @@ def core_report_cmd(
     memory = peak_memory(model, long_text(sample, memory_chars), read=read_surprisals) if memory_chars else None
     table = nlp.vocab.vectors
     vectors = {"rows": table.shape[0], "width": table.shape[1], "keys": len(table)} if table.shape[0] else None
+    if vectors:
+        vectors["storage"] = nlp.config["nlp"].get("vectors", {}).get("@vectors", "spacy.Vectors.v1")
     report = {"model": str(model), "scores": rows, "speed": speed, "memory": memory, "vectors": vectors,
-              "size_mib": directory_mib(model)}
+              "size_mib": directory_mib(model), "size_parts_mib": size_parts(model),
+              "weights_storage": {name: pipe.cfg["weights_storage"] for name, pipe in nlp.pipeline if "weights_storage" in getattr(pipe, "cfg", {})}}
     write_core_report(report, output_dir)
     write_json(package_meta(rows, speed, memory, report["size_mib"], version), output_dir / "meta.json")
     for row in rows:

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from .reports import gold_docs, machine_info, markdown_table, write_json
 
-ACCURACY_KEYS = ("pos_acc", "tag_acc", "ents_f")
+ACCURACY_KEYS = ("pos_acc", "tag_acc", "ents_f", "cats_acc", "cats_macro_f")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
@@ -376,12 +376,12 @@ def _ops_name() -> str:
 
 
 def accuracy(nlp, gold: Path, batch_size: int = 256) -> Dict[str, float]:
-    """The task's scores (pos_acc, tag_acc, ents_f; %) of `nlp.evaluate` on the gold docs, the
-    pipeline reading gold-tokenised copies of them (whole documents)."""
+    """The task's scores (pos_acc, tag_acc, ents_f, cats_acc, cats_macro_f; %) of `nlp.evaluate`
+    on the gold docs, the pipeline reading gold-tokenised copies of them (whole documents)."""
     from spacy.tokens import Doc
     from spacy.training import Example
 
-    references = gold_docs(nlp, gold, ("token.pos", "token.tag", "doc.ents"))
+    references = gold_docs(nlp, gold, ("token.pos", "token.tag", "doc.ents", "doc.cats"))
     examples = [Example(Doc(nlp.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref]), ref) for ref in references]
     scores = nlp.evaluate(examples, batch_size=batch_size)
     return {key: round(100 * scores[key], 2) for key in ACCURACY_KEYS if scores.get(key) is not None}
@@ -460,11 +460,14 @@ def profile_stages(nlp, texts: Sequence[str], batch_size: int) -> Dict:
         pipe = nlp.get_pipe(name)
         net = get_inference_net(pipe.model)  # the module prediction runs
         time_module(net, f"{name}: torch module")
-        handles.append(net.register_forward_pre_hook(count_forms))
         encoder = getattr(net, "encoder", None)
+        # the encoder reads one batch per call (a text classifier's module gets all its batches at once)
+        handles.append((encoder or net).register_forward_pre_hook(count_forms))
         for part, stage in ENCODER_PARTS.items():
             if getattr(encoder, part, None) is not None:
                 time_module(getattr(encoder, part), f"{name}: {stage}")
+        if hasattr(encoder, "run_padded"):  # the float recurrent layers run unpacked, without calling encoder.rnn
+            time_method(encoder, "run_padded", f"{name}: {ENCODER_PARTS['rnn']}")
         for head in getattr(net, "heads", {}).values():
             time_module(head, f"{name}: head (linear)")
         trained = get_torch_net(pipe.model)  # decoding reads the trained module's CRF

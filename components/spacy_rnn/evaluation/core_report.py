@@ -135,6 +135,20 @@ def directory_mib(path: Path) -> float:
     return round(sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20, 1)
 
 
+def size_parts(path: Path) -> Dict[str, float]:
+    """MiB on disk of each part of a saved pipeline: the vocab's vectors files, the rest of the
+    vocab, each component folder, and the other files together; largest first."""
+    path = Path(path)
+    vocab = path / "vocab"
+    vectors = sum(f.stat().st_size for f in vocab.glob("vectors*") if f.is_file()) / 2**20 if vocab.exists() else 0.0
+    parts = {"vocab: vectors": vectors, "vocab: strings, keys": directory_mib(vocab) - vectors if vocab.exists() else 0.0}
+    for child in sorted(path.iterdir()):
+        if child.is_dir() and child.name != "vocab":
+            parts[child.name] = directory_mib(child)
+    parts["other files"] = directory_mib(path) - sum(parts.values())
+    return {name: round(mib, 1) for name, mib in sorted(parts.items(), key=lambda item: -item[1])}
+
+
 def package_meta(rows: List[Dict], speed: Dict, memory: Optional[Dict], size_mib: float, version: str) -> Dict:
     """The fields `spacy package --meta-path` merges into the pipeline's meta.json: its name,
     licence, sources, test scores of the assembled pipeline (fractions, as spaCy's meta holds them)
@@ -214,11 +228,26 @@ def core_markdown(report: Dict) -> str:
     lines += [
         "## Size, speed and memory",
         "",
-        f"- Pipeline on disk (what the package installs): **{report['size_mib']} MiB**.",
+        f"- Pipeline on disk (what the package installs): **{report['size_mib']} MiB**{_size_detail(report)}.",
         *_speed_lines(speed),
         *(_memory_lines(memory, cpu_line(speed["cpu"])) if memory else []),
     ]
     return "\n".join(lines)
+
+
+def _size_detail(report: Dict) -> str:
+    """": vocab: vectors 41.8, tagger 3.3, ... MiB (vectors ...; weights ...)", or "" for a report
+    without the parts."""
+    parts = report.get("size_parts_mib")
+    if not parts:
+        return ""
+    storage = []
+    if (report.get("vectors") or {}).get("storage"):
+        storage.append(f"vectors {report['vectors']['storage']}")
+    if report.get("weights_storage"):
+        storage.append("weights " + ", ".join(f"{name} {value}" for name, value in report["weights_storage"].items()))
+    detail = ", ".join(f"{name} {mib}" for name, mib in parts.items())
+    return f": {detail} MiB" + (f" (storage: {'; '.join(storage)})" if storage else "")
 
 
 def _speed_lines(speed: Dict) -> List[str]:

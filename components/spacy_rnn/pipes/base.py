@@ -20,7 +20,7 @@ from thinc.util import convert_recursive, is_xp_array
 from ..encoders import EncoderSettingError, check_vectors
 from ..errors import EXPLODED_LOSS, damaged_file, diverged
 from ..inference import check_settings, inference_copy
-from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net, set_inference_net
+from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net, round_weights, set_inference_net, set_weights_storage
 
 IGNORE_INDEX = -100
 
@@ -38,6 +38,10 @@ class TorchPipe(TrainablePipe):
     once loaded (`from_disk`, `from_bytes`: what `spacy.load` calls), with an inference copy of
     its module converted to them; the trained float32 module stays the one that trains and is
     saved. Before loading (a pipeline being trained) it predicts with the trained module.
+
+    cfg["weights_storage"] ("float32" or "float16", `spacy_rnn.layers.WEIGHTS_STORAGES`): how the
+    module's weights are written to disk; the config's value wins over the saved one.
+    `compact_weights` switches a trained component to float16.
     """
 
     MAX_KEPT_NORMS = 100_000
@@ -46,6 +50,7 @@ class TorchPipe(TrainablePipe):
     # spacy.load(path, config=...)) instead of those saved with the weights
     PREDICTION_SETTINGS: Tuple[str, ...] = ()
     INFERENCE_SETTINGS = ("precision", "input_projection")
+    STORAGE_SETTINGS = ("weights_storage",)
 
     def __init__(
         self,
@@ -59,15 +64,20 @@ class TorchPipe(TrainablePipe):
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         precision: Optional[str] = None,
         input_projection: Optional[str] = None,
+        weights_storage: str = "float32",
     ):
         """labels: the empty label container of the subclass (filled by initialize).
         precision, input_projection: the inference settings (`spacy_rnn.inference`; None: the
-        component is never converted)."""
+        component is never converted). weights_storage: how the weights are saved."""
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg = {"labels": labels, "max_grad_norm": max_grad_norm}
+        self.cfg = {"labels": labels, "max_grad_norm": max_grad_norm, "weights_storage": weights_storage}
+        try:
+            set_weights_storage(model, weights_storage)
+        except ValueError as err:
+            raise ValueError(f"[{name}] {err}") from None
         if "max_batch_tokens" in model.attrs:
             self.cfg["max_batch_tokens"] = model.attrs["max_batch_tokens"] = max_batch_tokens
         if precision is not None:
@@ -163,7 +173,7 @@ class TorchPipe(TrainablePipe):
     def from_disk(self, path, *, exclude=tuple()):
         """TrainablePipe.from_disk (cfg, then the weights), except that a damaged file (invalid
         JSON, truncated or empty weights) is a ValueError naming it and what to do."""
-        settings = {name: self.cfg[name] for name in self.PREDICTION_SETTINGS}
+        settings = self.config_settings()
         self._validate_serialization_attrs()
         deserialize = {
             "cfg": self._load_cfg,
@@ -175,6 +185,21 @@ class TorchPipe(TrainablePipe):
         self.check_model(str(path))
         self.apply_inference_settings()
         return self
+
+    def config_settings(self) -> Dict:
+        """The cfg entries the config decides when a saved component is loaded (prediction and
+        storage settings), to be put back over the saved cfg."""
+        return {name: self.cfg[name] for name in (*self.PREDICTION_SETTINGS, *self.STORAGE_SETTINGS)}
+
+    def compact_weights(self) -> None:
+        """Save the weights as float16 from now on (half the size on disk), rounding them in
+        memory first so that the component predicts what it will after saving and loading; the
+        inference copy is made again from the rounded weights."""
+        self.cfg["weights_storage"] = "float16"
+        set_weights_storage(self.model, "float16")
+        round_weights(self.model)
+        set_inference_net(self.model, None)
+        self.apply_inference_settings()
 
     def _load_cfg(self, path: Path) -> None:
         if not path.exists():  # as TrainablePipe: check_model then says what is missing
@@ -207,7 +232,7 @@ class TorchPipe(TrainablePipe):
             raise ValueError(f"{where}: {damaged_file(f'{type(err).__name__}: {err}')}") from None
 
     def from_bytes(self, bytes_data, *, exclude=tuple()):
-        settings = {name: self.cfg[name] for name in self.PREDICTION_SETTINGS}
+        settings = self.config_settings()
         super().from_bytes(bytes_data, exclude=exclude)
         self.cfg.update(settings)
         self.check_model("bytes")
@@ -324,3 +349,15 @@ def loss_per_doc(loss_fn: Callable[[List[torch.Tensor]], torch.Tensor], outputs:
     loss = loss_fn(leaves)
     loss.backward()
     return float(loss.detach()), [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf) for leaf in leaves]
+
+
+def compact_pipeline_weights(nlp) -> List[str]:
+    """Save the weights of every torch component of `nlp` as float16 from now on
+    (`TorchPipe.compact_weights`: rounded in memory too) and record it in their configs, so
+    `nlp.to_disk` writes them at half the size and `spacy.load` reads them back into float32
+    modules. Returns the names of those components."""
+    names = [name for name, pipe in nlp.components if isinstance(pipe, TorchPipe)]
+    for name in names:
+        nlp.get_pipe(name).compact_weights()
+        nlp.get_pipe_config(name)["weights_storage"] = "float16"
+    return names

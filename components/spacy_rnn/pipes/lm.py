@@ -249,6 +249,7 @@ srsly.msgpack_encoders.register("spacy_rnn.lm_values", func=_encode_lm_values)
         "min_count": 1,
         "max_grad_norm": 0.25,
         "eager": False,
+        "weights_storage": "float32",
         "scorer": {"@scorers": "spacy_rnn.lm_scorer.v1"},
     },
     default_score_weights={"lm_perplexity": None},
@@ -264,6 +265,7 @@ def make_lstm_lm(
     min_count: int,
     max_grad_norm: float,
     eager: bool,
+    weights_storage: str,
     scorer: Optional[Callable],
 ) -> "LanguageModelComponent":
     """lowercase / number_token / skip_punctuation: how words are normalised (saved with the
@@ -272,7 +274,9 @@ def make_lstm_lm(
     on the first read of any of them (a pipeline pays for the model only where they are read);
     true computes them in `nlp(text)` / `nlp.pipe`, batched, for users who read every doc's. The
     values are the same either way. A prediction setting: a saved pipeline takes the config's,
-    e.g. `spacy.load(path, config={"components": {"lm": {"eager": True}}})`."""
+    e.g. `spacy.load(path, config={"components": {"lm": {"eager": True}}})`.
+    weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
+    `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
     normalizer = Normalizer(lowercase=lowercase, number_token=number_token, skip_punctuation=skip_punctuation)
     return LanguageModelComponent(
         nlp.vocab,
@@ -283,6 +287,7 @@ def make_lstm_lm(
         min_count=min_count,
         max_grad_norm=max_grad_norm,
         eager=eager,
+        weights_storage=weights_storage,
         scorer=scorer,
     )
 
@@ -325,9 +330,10 @@ class LanguageModelComponent(TorchPipe):
         min_count: int = 1,
         max_grad_norm: float = 0.25,
         eager: bool = False,
+        weights_storage: str = "float32",
         scorer: Optional[Callable] = lm_score,
     ):
-        super().__init__(vocab, model, name, labels=[], max_grad_norm=max_grad_norm, scorer=scorer)
+        super().__init__(vocab, model, name, labels=[], max_grad_norm=max_grad_norm, weights_storage=weights_storage, scorer=scorer)
         self.cfg.update(max_vocab_size=max_vocab_size, min_count=min_count, eager=eager)
         self.model.attrs["normalizer"] = normalizer.to_dict()
         self._weights_generation = 0

@@ -42,6 +42,7 @@ TAG_SCHEMES = ("BILUO", "BIO")
         # 2.61x the peer with confidences, dev F1 +0.02).
         "precision": "int8",
         "input_projection": "form",
+        "weights_storage": "float32",
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -56,13 +57,16 @@ def make_bilstm_crf_ner(
     confidences: bool,
     precision: str,
     input_projection: str,
+    weights_storage: str,
     scorer: Optional[Callable],
 ) -> "BiLSTMCRFEntityRecognizer":
     """tag_scheme: "BILUO" or "BIO" tags for the CRF; max_grad_norm: global gradient clipping;
     max_batch_tokens: tokens per prediction batch and padded positions per Viterbi group;
     confidences: set each predicted entity's probability, `ent._.confidence`; precision
     ("float32", "int8", "bf16") and input_projection ("form", "token"): how a loaded pipeline
-    predicts (`spacy_rnn.inference`)."""
+    predicts (`spacy_rnn.inference`).
+    weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
+    `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
     return BiLSTMCRFEntityRecognizer(
         nlp.vocab,
         model,
@@ -73,6 +77,7 @@ def make_bilstm_crf_ner(
         confidences=confidences,
         precision=precision,
         input_projection=input_projection,
+        weights_storage=weights_storage,
         scorer=scorer,
     )
 
@@ -151,6 +156,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         confidences: bool = True,
         precision: str = "int8",
         input_projection: str = "form",
+        weights_storage: str = "float32",
         scorer: Optional[Callable] = None,
     ):
         if tag_scheme not in TAG_SCHEMES:
@@ -164,6 +170,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
             max_batch_tokens=max_batch_tokens,
             precision=precision,
             input_projection=input_projection,
+            weights_storage=weights_storage,
             scorer=scorer,
         )
         self.cfg["tag_scheme"] = tag_scheme

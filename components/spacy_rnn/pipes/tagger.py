@@ -43,6 +43,7 @@ DEFAULT_TAGGER_MODEL = Config().from_str(
         # 2.57x the peer, dev UPOS -0.01, XPOS +0.01).
         "precision": "int8",
         "input_projection": "form",
+        "weights_storage": "float32",
         "scorer": {"@scorers": "spacy_rnn.tagger_scorer.v1"},
     },
     default_score_weights={"pos_acc": 0.5, "tag_acc": 0.5},
@@ -55,11 +56,14 @@ def make_bilstm_tagger(
     max_batch_tokens: int,
     precision: str,
     input_projection: str,
+    weights_storage: str,
     scorer: Optional[Callable],
 ) -> "BiLSTMTagger":
     """max_grad_norm: global gradient clipping; max_batch_tokens: tokens per prediction batch;
     precision ("float32", "int8", "bf16") and input_projection ("form", "token"): how a loaded
-    pipeline predicts (`spacy_rnn.inference`)."""
+    pipeline predicts (`spacy_rnn.inference`).
+    weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
+    `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
     return BiLSTMTagger(
         nlp.vocab,
         model,
@@ -68,6 +72,7 @@ def make_bilstm_tagger(
         max_batch_tokens=max_batch_tokens,
         precision=precision,
         input_projection=input_projection,
+        weights_storage=weights_storage,
         scorer=scorer,
     )
 
@@ -164,6 +169,7 @@ class BiLSTMTagger(TorchPipe):
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         precision: str = "int8",
         input_projection: str = "form",
+        weights_storage: str = "float32",
         scorer: Optional[Callable] = tagger_score,
     ):
         labels = {"pos": [], "tag": []}
@@ -176,6 +182,7 @@ class BiLSTMTagger(TorchPipe):
             max_batch_tokens=max_batch_tokens,
             precision=precision,
             input_projection=input_projection,
+            weights_storage=weights_storage,
             scorer=scorer,
         )
 
