@@ -81,6 +81,7 @@ def compact_weights_cmd(
     what the rounded one did; sets each component's weights_storage to "float16"."""
     import spacy
 
+    from ..evaluation.core_report import directory_mib
     from ..pipes.base import compact_pipeline_weights
 
     if output.resolve() == pipeline.resolve():
@@ -88,10 +89,7 @@ def compact_weights_cmd(
     nlp = spacy.load(pipeline)
     names = compact_pipeline_weights(nlp)
     nlp.to_disk(output)
-    sizes = []
-    for name in names:
-        before, after = (sum(f.stat().st_size for f in (folder / name).rglob("*") if f.is_file()) for folder in (pipeline, output))
-        sizes.append(f"{name} {before / 2**20:.1f} -> {after / 2**20:.1f} MiB")
+    sizes = [f"{name} {directory_mib(pipeline / name)} -> {directory_mib(output / name)} MiB" for name in names]
     typer.echo(f"weights stored as float16: {'; '.join(sizes) or 'no torch components'}")
     typer.echo(f"-> {output}")
 
