@@ -6,7 +6,7 @@ from pathlib import Path
 
 from spacy import util
 
-from spacy_rnn.evaluation.ablations import LM_ABLATIONS, NER_ABLATIONS, ablation_report, already_trained, run_ablations, write_ablation_report
+from spacy_rnn_lab.ablations import LM_ABLATIONS, NER_ABLATIONS, ablation_report, already_trained, run_ablations, write_ablation_report
 
 from lm_helpers import CORPUS
 

@@ -16,7 +16,7 @@ from helpers import (
     ENTITY_SENTENCES, TAGGED_SENTENCES, TEXTS, annotations, make_ner_nlp, make_tagger_nlp, make_textcat_nlp, tagged_examples,
     textcat_examples, train_ner, train_tagger, train_textcat,
 )
-from spacy_rnn.evaluation.benchmark import (
+from spacy_rnn_lab.benchmark import (
     ARM_FLAGS, X86_FLAGS, Variant, accuracy, cpu_line, cpu_record, entity_agreement, input_projection_share, load_ours,
     loaded_variant, make_variants, peer_check, profile_stages, read_texts, repeat_texts, summarize_runs, thread_settings,
     torch_threads, write_benchmark_report,

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from spacy_rnn.cli import app
 from spacy_rnn.corpora.counts import COUNTS
+from spacy_rnn_lab.cli import app as lab_app
 
 from helpers import (
     ROOT,
@@ -25,6 +26,7 @@ from helpers import (
 )
 
 runner = CliRunner()
+# The user's commands (python -m spacy_rnn), in the order --help lists them.
 COMMANDS = [
     "fetch-corpus",
     "convert-conllu",
@@ -41,18 +43,27 @@ COMMANDS = [
     "init-vectors",
     "compact-vectors",
     "compact-weights",
-    "compact-vectors-report",
     "train",
-    "check-gpu",
     "evaluate-tagger",
     "evaluate-ner",
     "evaluate-textcat",
-    "benchmark-speed",
-    "ablate-ner",
-    "ablate-lm",
     "kneser-ney",
     "train-lm",
     "evaluate-lm",
+    "calibration-report",
+    "prune-vectors",
+    "demo",
+]
+# The lab's commands (python -m spacy_rnn_lab): what measures the project rather than a user's data.
+LAB_COMMANDS = [
+    "benchmark-speed",
+    "ablate-ner",
+    "ablate-lm",
+    "vectors-curve",
+    "core-report",
+    "compact-vectors-report",
+    "comparison-report",
+    "continued-training",
     "diagnose-vanishing",
     "diagnose-exploding",
     "diagnose-long-range",
@@ -61,33 +72,29 @@ COMMANDS = [
     "diagnose-bidirectional",
     "diagnose-surprisal",
     "diagnostics-report",
-    "calibration-report",
-    "prune-vectors",
-    "vectors-curve",
-    "core-report",
-    "demo",
-    "continued-training",
-    "comparison-report",
+    "check-gpu",
 ]
 
 
-def test_help_does_not_import_torch_or_spacy():
+@pytest.mark.parametrize("module", ["spacy_rnn.cli", "spacy_rnn_lab.cli"])
+def test_help_does_not_import_torch_or_spacy(module):
     start = time.perf_counter()
-    code = "import sys; from spacy_rnn.cli import app; print('torch' in sys.modules, 'spacy' in sys.modules)"
+    code = f"import sys; from {module} import app; print('torch' in sys.modules, 'spacy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     assert time.perf_counter() - start < 10
 
 
-def test_python_m_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "spacy_rnn", "--help"], capture_output=True, text=True, check=True)
+@pytest.mark.parametrize("module,commands", [("spacy_rnn", COMMANDS), ("spacy_rnn_lab", LAB_COMMANDS)])
+def test_python_m_lists_every_command(module, commands):
+    out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=True)
     listed = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("│ ") and line[2] != " "]
-    assert [name for name in listed if not name.startswith("-")] == COMMANDS
+    assert [name for name in listed if not name.startswith("-")] == commands
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help(command):
-    result = runner.invoke(app, [command, "--help"])
+@pytest.mark.parametrize("cli,command", [(app, c) for c in COMMANDS] + [(lab_app, c) for c in LAB_COMMANDS])
+def test_every_command_has_help(cli, command):
+    result = runner.invoke(cli, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
 
 

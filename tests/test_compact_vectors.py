@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from helpers import ENTITY_SENTENCES, SENTIMENT_TEXTS, make_ner_nlp, make_textcat_nlp, train, train_ner, textcat_examples
 from spacy_rnn.cli import app
+from spacy_rnn_lab.cli import app as lab_app
 from spacy_rnn.vectors_pruning import prune_pipeline_vectors
 from spacy_rnn.vectors_storage import (
     INT8_FILE,
@@ -331,7 +332,7 @@ def test_compact_vectors_report_cli(tmp_path):
     vectors_nlp.vocab.vectors = Vectors(strings=vectors_nlp.vocab.strings, data=random_table(), keys=WORDS)
     vectors_nlp.to_disk(tmp_path / "vectors")
     args = ["compact-vectors-report", str(tmp_path / "vectors"), "--output-dir", str(tmp_path / "out"), "--queries", "20", "--neighbours", "3"]
-    result = runner.invoke(app, args)
+    result = runner.invoke(lab_app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "compact_vectors.json").read_text())
     (table,) = report["tables"]

@@ -8,9 +8,8 @@ import srsly
 from spacy.vectors import Vectors
 from typer.testing import CliRunner
 
-import spacy_rnn.cli.comparison  # noqa: F401  (registers comparison-report on the app)
-from spacy_rnn.cli import app
-from spacy_rnn.evaluation.comparison import _parameter_count, comparison_report, disk_size, parameters, speed_axis_scale
+from spacy_rnn_lab.cli import app
+from spacy_rnn_lab.comparison import _parameter_count, comparison_report, disk_size, parameters, speed_axis_scale
 from spacy_rnn.layers import get_torch_net
 
 from helpers import make_ner_nlp, train_ner

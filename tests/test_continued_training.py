@@ -9,8 +9,8 @@ from spacy.training import Example
 from typer.testing import CliRunner
 
 from helpers import ROOT, make_ner_nlp, train
-from spacy_rnn.cli import app
-from spacy_rnn.evaluation.continued_training import (
+from spacy_rnn_lab.cli import app
+from spacy_rnn_lab.continued_training import (
     is_demonym,
     mask_new_label,
     relabel_demonyms,

@@ -12,8 +12,9 @@ from spacy.util import load_config
 from typer.testing import CliRunner
 
 from spacy_rnn.cli import app
-from spacy_rnn.evaluation.benchmark import SurprisalsRead, cpu_line, cpu_record
-from spacy_rnn.evaluation.core_report import READ_STAGE, SCORES, component_speed, core_markdown, core_speed, package_meta, score_rows
+from spacy_rnn_lab.cli import app as lab_app
+from spacy_rnn_lab.benchmark import SurprisalsRead, cpu_line, cpu_record
+from spacy_rnn_lab.core_report import READ_STAGE, SCORES, component_speed, core_markdown, core_speed, package_meta, score_rows
 from spacy_rnn.pipes.lm import LM_VALUES, LMValues, PendingLMValues
 
 from helpers import ROOT, project_scripts
@@ -197,7 +198,7 @@ def test_core_report_and_demo_run_on_an_assembled_pipeline(tmp_path, trained_tag
     DocBin(docs=[nlp.make_doc("Anna visited Paris .")] * 3).to_disk(tmp_path / "texts.spacy")
     _write_reports(tmp_path / "standalone", 1.0)
     _write_reports(tmp_path / "assembled", 1.0)
-    result = runner.invoke(app, [
+    result = runner.invoke(lab_app, [
         "core-report", str(tmp_path / "nlp"), "--standalone", str(tmp_path / "standalone"),
         "--assembled", str(tmp_path / "assembled"), "--texts", str(tmp_path / "texts.spacy"),
         "--peer", _peer(tmp_path / "peer"), "--repeats", "1", "--memory-chars", "300", "--output-dir", str(tmp_path / "report"),

@@ -1,11 +1,11 @@
 """The GPU path's plumbing, checked on a CPU: every torch module is built on the device of
 thinc's current ops (a GPU after `spacy train --gpu-id 0`, which calls `require_gpu`), so
-training does not silently stay on the CPU. The real GPU run is `python -m spacy_rnn check-gpu`."""
+training does not silently stay on the CPU. The real GPU run is `python -m spacy_rnn_lab check-gpu`."""
 import pytest
 import torch
 
 import spacy_rnn.layers
-from spacy_rnn.evaluation.gpu_check import compare, cpu_predictions, predictions, run_gpu_check
+from spacy_rnn_lab.gpu_check import compare, cpu_predictions, predictions, run_gpu_check
 from spacy_rnn.layers import get_torch_net
 
 from helpers import TEXTS, entity_examples, make_ner_nlp, make_tagger_nlp, make_textcat_nlp, tagged_examples, textcat_examples, train_ner

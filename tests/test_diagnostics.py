@@ -10,11 +10,11 @@ from helpers import make_textcat_nlp, textcat_examples
 from lm_helpers import make_lm_nlp, lm_examples
 from typer.testing import CliRunner
 
-from spacy_rnn.cli import app
-from spacy_rnn.diagnostics.exploding import scaled_rnn
-from spacy_rnn.diagnostics.surprisal import render_surprisal
-from spacy_rnn.diagnostics.tasks import TrainingSettings, adding_batch, adding_loss, train_sequence_model
-from spacy_rnn.diagnostics.vanishing import fit_decay, hidden_gradient_norms, module_step
+from spacy_rnn_lab.cli import app
+from spacy_rnn_lab.diagnostics.exploding import scaled_rnn
+from spacy_rnn_lab.diagnostics.surprisal import render_surprisal
+from spacy_rnn_lab.diagnostics.tasks import TrainingSettings, adding_batch, adding_loss, train_sequence_model
+from spacy_rnn_lab.diagnostics.vanishing import fit_decay, hidden_gradient_norms, module_step
 from spacy_rnn.models.gated_lstm import GatedLSTM
 from spacy_rnn.errors import TrainingDiverged
 
@@ -148,7 +148,7 @@ def test_quick_model_diagnostics_and_report(tiny_lm_path, tmp_path):
 def test_truncated_context_equals_reading_from_the_start(tiny_lm_path):
     import spacy
 
-    from spacy_rnn.diagnostics.context import truncated_log_probs
+    from spacy_rnn_lab.diagnostics.context import truncated_log_probs
     from spacy_rnn.lm.scoring import stream_log_probs
 
     net = spacy.load(tiny_lm_path).get_pipe("lm").net
@@ -161,7 +161,7 @@ def test_truncated_context_equals_reading_from_the_start(tiny_lm_path):
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_a_forward_encoder_cannot_see_the_right_context(bidirectional):
-    from spacy_rnn.diagnostics.bidirectional import SENTENCES, cosine, word_states
+    from spacy_rnn_lab.diagnostics.bidirectional import SENTENCES, cosine, word_states
 
     nlp = make_textcat_nlp(bidirectional=bidirectional)
     nlp.initialize(lambda: textcat_examples(nlp))

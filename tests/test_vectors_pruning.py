@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from helpers import ENTITY_SENTENCES, SENTIMENT_TEXTS, entity_examples, make_ner_nlp, make_textcat_nlp, train, train_ner, textcat_examples
 from spacy_rnn.cli import app
-from spacy_rnn.evaluation.vectors_curve import choose_rows
+from spacy_rnn_lab.cli import app as lab_app
+from spacy_rnn_lab.vectors_curve import choose_rows
 from spacy_rnn.vectors_pruning import prune_pipeline_vectors
 
 runner = CliRunner()
@@ -99,7 +100,7 @@ def test_vectors_curve_cli_scores_every_row_count_and_picks_the_default(ner_dir,
     DocBin(docs=[eg.reference for eg in textcat_examples(spacy.blank("en"))]).to_disk(tmp_path / "textcat.spacy")
     args = ["vectors-curve", "--ner", str(ner_dir), "--ner-dev", str(tmp_path / "ner.spacy"), "--textcat", str(textcat_dir)]
     args += ["--textcat-dev", str(tmp_path / "textcat.spacy"), "--rows", "20,5", "--output-dir", str(tmp_path / "out")]
-    result = runner.invoke(app, args + ["--tolerance", "100"])
+    result = runner.invoke(lab_app, args + ["--tolerance", "100"])
     assert result.exit_code == 0, result.output
     assert "default: 5 rows" in result.output
     report = json.loads((tmp_path / "out" / "vectors_curve.json").read_text())
@@ -127,7 +128,7 @@ def test_the_default_is_the_fewest_rows_within_the_tolerance_of_the_full_table()
 
 
 def test_vectors_curve_needs_each_pipeline_with_its_dev_file(ner_dir):
-    result = runner.invoke(app, ["vectors-curve", "--ner", str(ner_dir)])
+    result = runner.invoke(lab_app, ["vectors-curve", "--ner", str(ner_dir)])
     assert result.exit_code == 1
     assert "--ner and --ner-dev go together" in result.output
 
@@ -135,7 +136,7 @@ def test_vectors_curve_needs_each_pipeline_with_its_dev_file(ner_dir):
 def test_the_curve_skips_row_counts_above_the_table_size(tmp_path, monkeypatch):
     """A table smaller than the levels asked for (e.g. the workflow tests' 5,000 GloVe words):
     its full size is scored, the larger levels are recorded as skipped."""
-    from spacy_rnn.evaluation import vectors_curve as curve
+    from spacy_rnn_lab import vectors_curve as curve
 
     nlp = spacy.blank("en")
     nlp.vocab.vectors = Vectors(data=numpy.ones((4, 3), dtype="float32"), keys=[1, 2, 3, 4])

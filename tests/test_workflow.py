@@ -13,7 +13,7 @@ import pytest
 import spacy
 from weasel.cli.run import project_run
 
-from spacy_rnn.evaluation.comparison import disk_size, parameters
+from spacy_rnn_lab.comparison import disk_size, parameters
 
 from helpers import ROOT, SHARED_CORPORA
 
@@ -92,7 +92,7 @@ def test_benchmark_compares_with_the_peer_and_measures_memory(project, short_env
     model = project / "training" / "pos" / "model-best"
     out = project / "bench"
     command = [
-        sys.executable, "-m", "spacy_rnn", "benchmark-speed", str(model), str(project / "corpus" / "ud_en_ewt" / "dev.spacy"),
+        sys.executable, "-m", "spacy_rnn_lab", "benchmark-speed", str(model), str(project / "corpus" / "ud_en_ewt" / "dev.spacy"),
         "--repeats", "1", "--memory-chars", "50000", "--all-cores-sentences", "0", "--output-dir", str(out),
     ]
     subprocess.run(command, check=True, capture_output=True, env=os.environ.copy())

@@ -1,19 +1,19 @@
-"""The project's command line: `python -m spacy_rnn COMMAND --help` (or `spacy-rnn COMMAND`).
+"""The library's command line: `python -m spacy_rnn COMMAND --help` (or `spacy-rnn COMMAND`).
 
-Heavy libraries (torch, spaCy, datasets) are imported inside the commands, so `--help` is
-instant. Every command that measures something writes JSON + markdown reports. The commands
-live in one module per concern and register on the one Typer app (see _common): corpora
-(fetch and convert corpus files), hf (convert Hugging Face datasets), vectors, train,
-evaluate, benchmark, lm, diagnostics, calibration, core (the assembled pipeline: vectors
-pruning, the size/accuracy curve, its report and a demo) continued (continued training) and comparison
-(BiLSTM against Transformer encoders).
+The commands a user runs on their own data and models. Heavy libraries (torch, spaCy, datasets)
+are imported inside the commands, so `--help` is instant. One module per concern, registered on
+the one Typer app of `common`, in the order --help lists them: corpora (fetch and convert corpus
+files), hf (convert Hugging Face datasets), vectors (build, compact), train, evaluate, lm (the
+language models: n-gram baseline, training, evaluation), calibration, core (prune a pipeline's
+vectors, a demo). The project's research commands (benchmarks, diagnostics, comparison,
+ablations) are the lab's: `python -m spacy_rnn_lab`.
 """
 import sys
 from typing import List, Optional
 
 # Imported for their commands, in the order --help lists them (the workflow's order).
-from . import corpora, hf, vectors, train, evaluate, benchmark, lm, diagnostics, calibration, core, continued, comparison  # noqa: F401, I001
-from ._common import app
+from . import corpora, hf, vectors, train, evaluate, lm, calibration, core  # noqa: F401, I001
+from .common import app
 
 __all__ = ["app", "main"]
 

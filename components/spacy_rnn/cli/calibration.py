@@ -5,7 +5,7 @@ from typing import List
 
 import typer
 
-from ._common import app, fail, load_pipeline, split_arg
+from .common import app, fail, load_pipeline, split_arg
 
 
 @app.command("calibration-report")

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..corpora.counts import IMDB_DEV_SEED, IMDB_DEV_SIZE
-from ._common import app, check_counts, converted, echo_textcat, expect_counts_option, expectations, fail, first_line, label_names
+from .common import app, check_counts, converted, echo_textcat, expect_counts_option, expectations, fail, first_line, label_names
 
 
 @app.command("fetch-corpus")

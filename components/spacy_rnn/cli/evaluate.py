@@ -7,7 +7,7 @@ from typing import List
 
 import typer
 
-from ._common import app, echo_scores, fail, load_pipeline, split_arg
+from .common import app, echo_scores, fail, load_pipeline, split_arg
 
 
 @app.command("evaluate-tagger")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ._common import app, check_counts, echo_textcat, expectations, fail, first_line, label_names
+from .common import app, check_counts, echo_textcat, expectations, fail, first_line, label_names
 
 
 @app.command("convert-hf-tagging")

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import app, fail, split_arg
+from .common import app, fail, split_arg
 
 
 @app.command("kneser-ney", context_settings={"allow_extra_args": True})

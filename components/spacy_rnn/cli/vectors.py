@@ -1,14 +1,13 @@
 """init-vectors: static word vectors (GloVe, optionally extended by a Transformer encoder's
 word embeddings) stored in a spaCy pipeline for the encoder's frozen vector features;
 compact-vectors: a saved pipeline's vectors stored as int8 rows (spacy_rnn.vectors_storage);
-compact-vectors-report: what that costs and saves on a table; compact-weights: a saved
-pipeline's component weights stored as float16."""
+compact-weights: a saved pipeline's component weights stored as float16."""
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from ._common import app, fail
+from .common import app, fail
 
 
 @app.command("init-vectors")
@@ -81,7 +80,7 @@ def compact_weights_cmd(
     what the rounded one did; sets each component's weights_storage to "float16"."""
     import spacy
 
-    from ..evaluation.core_report import directory_mib
+    from ..evaluation.reports import directory_mib
     from ..pipes.base import compact_pipeline_weights
 
     if output.resolve() == pipeline.resolve():
@@ -92,27 +91,3 @@ def compact_weights_cmd(
     sizes = [f"{name} {directory_mib(pipeline / name)} -> {directory_mib(output / name)} MiB" for name in names]
     typer.echo(f"weights stored as float16: {'; '.join(sizes) or 'no torch components'}")
     typer.echo(f"-> {output}")
-
-
-@app.command("compact-vectors-report")
-def compact_vectors_report_cmd(
-    vectors: List[Path] = typer.Argument(..., exists=True, file_okay=False, help="Vectors folders (init-vectors) or pipelines with float32 vectors"),
-    output_dir: Path = typer.Option(Path("reports/core"), help="Where compact_vectors.json/.md go"),
-    max_rows: int = typer.Option(0, help="Measure only each table's first N rows (0: all)"),
-    queries: int = typer.Option(200, min=1, help="Most frequent words (first rows) whose neighbours are compared"),
-    neighbours: int = typer.Option(10, min=1, help="Neighbours compared per word"),
-) -> None:
-    """Size on disk (float32 against int8), errors, cosines and nearest-neighbour agreement of
-    each table stored as int8; JSON + markdown."""
-    import shlex
-    import sys
-
-    from ..evaluation.compact_vectors import compact_vectors_reports, write_compact_vectors_report
-
-    try:
-        report = compact_vectors_reports(vectors, max_rows, queries, neighbours)
-    except ValueError as err:
-        fail(str(err))
-    command = "python -m spacy_rnn " + " ".join(shlex.quote(arg) for arg in sys.argv[1:]) if sys.argv[1:2] == ["compact-vectors-report"] else None
-    for path in write_compact_vectors_report(report, output_dir, command):
-        typer.echo(f"-> {path}")

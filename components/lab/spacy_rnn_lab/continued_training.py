@@ -44,10 +44,10 @@ from typing import IO, Dict, List, Optional, Sequence, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
-from ..extras import pyplot
-from .accuracy_report import tag_gold_tokens
-from .reports import machine_info, markdown_table, write_json
-from .seqeval_report import Entity, doc_entities, iob2_tags, seqeval_scores
+from spacy_rnn.extras import pyplot
+from spacy_rnn.evaluation.accuracy_report import tag_gold_tokens
+from spacy_rnn.evaluation.reports import machine_info, markdown_table, write_json
+from spacy_rnn.evaluation.seqeval_report import Entity, doc_entities, iob2_tags, seqeval_scores
 
 NEW_LABEL = "NORP"
 RELABELLED = "MISC"
@@ -214,8 +214,8 @@ def continued_training_report(
     on dev in every view."""
     from spacy.util import load_config
 
-    from ..checkpoints import load_pipeline
-    from ..training_loop import train_pipeline
+    from spacy_rnn.checkpoints import load_pipeline
+    from spacy_rnn.training_loop import train_pipeline
 
     began = time.perf_counter()
     nlp = load_pipeline(model)
@@ -322,7 +322,7 @@ def continued_markdown(report: Dict) -> str:
         f"peoples, taken out of MISC) from {data['new_label_sentences']} training sentences alone (**A**) or",
         f"mixed with {data['old_sentences']} sentences of the old training data (**B**, rehearsal). Every score",
         f"is on the relabelled CoNLL-2003 **dev** set (`{report['corpus']['dev']}`); the test set is not used.",
-        f"Written by `python -m spacy_rnn continued-training {report['model']} --n-sentences {data['n_sentences']}",
+        f"Written by `python -m spacy_rnn_lab continued-training {report['model']} --n-sentences {data['n_sentences']}",
         f"--rehearsal {data['rehearsal']} --steps {training['steps']} --seed {data['seed']}`; the rule and the views",
         "in full: `spacy_rnn/evaluation/continued_training.py`.",
         "",

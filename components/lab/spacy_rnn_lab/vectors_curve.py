@@ -18,12 +18,12 @@ from spacy.language import Language
 from spacy.vectors import Vectors
 from tqdm import tqdm
 
-from ..extras import pyplot
-from ..vectors_pruning import check_vector_readers, prune_vectors, use_vectors
-from .accuracy_report import tag_gold_tokens
-from .reports import gold_docs, machine_info, markdown_table, write_json
-from .seqeval_report import ner_scores
-from .textcat_report import textcat_scores
+from spacy_rnn.extras import pyplot
+from spacy_rnn.vectors_pruning import check_vector_readers, prune_vectors, use_vectors
+from spacy_rnn.evaluation.accuracy_report import tag_gold_tokens
+from spacy_rnn.evaluation.reports import gold_docs, machine_info, markdown_table, write_json
+from spacy_rnn.evaluation.seqeval_report import ner_scores
+from spacy_rnn.evaluation.textcat_report import textcat_scores
 
 METRICS = {"ner": "entity F1 (seqeval default mode, micro, %)", "textcat": "accuracy (%)"}
 ASSIGNS = {"ner": "doc.ents", "textcat": "doc.cats"}

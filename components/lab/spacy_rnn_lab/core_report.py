@@ -23,7 +23,7 @@ from .benchmark import (
     StageTimer, SurprisalsRead, _ops_name, _threads_line, cpu_line, cpu_record, language_models, read_surprisals,
     summarize_runs, thread_settings, timed_runs, torch_threads,
 )
-from .reports import machine_info, markdown_table, write_json
+from spacy_rnn.evaluation.reports import directory_mib, machine_info, markdown_table, write_json
 
 # (task, metric, report file, score key with {split}, splits as (label, name in the key), higher is better)
 SCORES = (
@@ -129,10 +129,6 @@ def core_speed(nlp, peer: str, texts: Sequence[str], repeats: int = 3, batch_siz
         "peer_disabled": list(peer_nlp.disabled), "peer_ops": _ops_name(), "ours_threads": threads,
         "repeats": repeats, "cpu": cpu_record(), **stages, **summarize_runs(runs),
     }
-
-
-def directory_mib(path: Path) -> float:
-    return round(sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20, 1)
 
 
 def size_parts(path: Path) -> Dict[str, float]:

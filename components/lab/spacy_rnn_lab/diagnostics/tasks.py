@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import diverged
-from ..models.encoder import RNN_CELLS
+from spacy_rnn.errors import diverged
+from spacy_rnn.models.encoder import RNN_CELLS
 
 ADDING_BASELINE_MSE = 1 / 6
 CELL_NAMES = {"rnn": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}

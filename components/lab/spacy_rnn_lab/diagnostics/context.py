@@ -17,9 +17,9 @@ import numpy
 import torch
 import torch.nn.functional as F
 
-from ..lm.kneser_ney import BOS, KneserNeyLM
-from ..lm.scoring import read_prefix, stream_log_probs
-from ..lm.vocab import EOS, Vocabulary
+from spacy_rnn.lm.kneser_ney import BOS, KneserNeyLM
+from spacy_rnn.lm.scoring import read_prefix, stream_log_probs
+from spacy_rnn.lm.vocab import EOS, Vocabulary
 from .output import new_figure, save
 
 
@@ -72,7 +72,7 @@ def run(
     and the full context; write context.json/.png."""
     import spacy
 
-    from ..corpora.ptb import read_sentences
+    from spacy_rnn.corpora.ptb import read_sentences
 
     started = time.perf_counter()
     nlp = spacy.load(model)

@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from ..models.gated_lstm import GatedLSTM
+from spacy_rnn.models.gated_lstm import GatedLSTM
 from .output import new_figure, save
 
 SHOWN = ("input", "forget", "output", "cell")
@@ -35,7 +35,7 @@ def capture_encoder(nlp, pipe, text: str):
     """(doc, inputs, outputs): `nlp(text)` and, captured with forward hooks while `pipe` read it,
     the input features FloatTensor[W, T, I] of its net's RNNEncoder and its outputs
     FloatTensor[W, T, D] (the doc's first window is row 0)."""
-    from ..layers import get_torch_net
+    from spacy_rnn.layers import get_torch_net
 
     encoder = get_torch_net(pipe.model).encoder
     captured = {}
@@ -54,7 +54,7 @@ def capture_encoder(nlp, pipe, text: str):
 def encoder_traces(nlp, pipe, text: str) -> Tuple[List[str], Dict, float]:
     """The same for a pipe whose net has an RNNEncoder `encoder` with an LSTM, reading the
     features the encoder computed for the text (one window: texts up to its window_size)."""
-    from ..layers import get_torch_net
+    from spacy_rnn.layers import get_torch_net
 
     doc, inputs, expected = capture_encoder(nlp, pipe, text)
     n = len(doc)

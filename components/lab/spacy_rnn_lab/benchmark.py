@@ -37,7 +37,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from .reports import gold_docs, machine_info, markdown_table, write_json
+from spacy_rnn.evaluation.reports import gold_docs, machine_info, markdown_table, write_json
 
 ACCURACY_KEYS = ("pos_acc", "tag_acc", "ents_f", "cats_acc", "cats_macro_f")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -158,7 +158,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def language_models(nlp) -> List[str]:
     """The names of the pipeline's language models (`lstm_lm` components)."""
-    from ..pipes.lm import LanguageModelComponent
+    from spacy_rnn.pipes.lm import LanguageModelComponent
 
     return [name for name, pipe in nlp.pipeline if isinstance(pipe, LanguageModelComponent)]
 
@@ -253,7 +253,7 @@ def loaded_variant(nlp) -> Variant:
     applied precision and input projection of its torch components (after any int8 fallback,
     `spacy_rnn.inference.applied_settings`) and their confidences setting. ValueError when its
     components run with different settings (no one variant describes them)."""
-    from ..inference import applied_settings, torch_components
+    from spacy_rnn.inference import applied_settings, torch_components
 
     found = set()
     for name in torch_components(nlp):
@@ -435,8 +435,8 @@ def profile_stages(nlp, texts: Sequence[str], batch_size: int) -> Dict:
     """
     import torch
 
-    from ..inference import torch_components
-    from ..layers import get_inference_net, get_torch_net
+    from spacy_rnn.inference import torch_components
+    from spacy_rnn.layers import get_inference_net, get_torch_net
 
     timer = StageTimer()
     counts: Counter = Counter()

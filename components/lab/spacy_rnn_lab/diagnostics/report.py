@@ -166,7 +166,7 @@ def _gate_row(r: Dict, gate: str) -> str:
 def _surprisal(r: Dict) -> List[str]:
     return [
         f"Perplexity {r['perplexity']:.1f}; shading from 0 to {r['max_bits']:g}+ bits ([HTML](surprisal.html); in "
-        "a notebook: `from spacy_rnn.diagnostics.surprisal import render_surprisal; render_surprisal(doc)`). "
+        "a notebook: `from spacy_rnn_lab.diagnostics.surprisal import render_surprisal; render_surprisal(doc)`). "
         "Words outside the language model's vocabulary are scored as `<unk>` (on PTB's 10k words, e.g. \"toner\"), "
         "and punctuation is not scored.",
     ]

@@ -3,7 +3,7 @@
 its size on disk both ways, the error of the expanded values against the float32 ones, the
 cosine of each expanded row with its original, the agreement of the nearest neighbours
 (`Vectors.most_similar`) of the most frequent words, and that a save -> load -> save writes
-the same bytes. `python -m spacy_rnn compact-vectors-report` writes it as JSON + markdown.
+the same bytes. `python -m spacy_rnn_lab compact-vectors-report` writes it as JSON + markdown.
 """
 import filecmp
 import tempfile
@@ -15,8 +15,8 @@ import numpy
 from spacy.vectors import Vectors
 from thinc.util import to_numpy
 
-from ..vectors_storage import INT8_FILE, SCALES_FILE, Int8Vectors, compact_pipeline_vectors, quantization_errors
-from .reports import machine_info, markdown_table, write_json
+from spacy_rnn.vectors_storage import INT8_FILE, SCALES_FILE, Int8Vectors, compact_pipeline_vectors, quantization_errors
+from spacy_rnn.evaluation.reports import machine_info, markdown_table, write_json
 
 MiB = 2**20
 

@@ -1,4 +1,4 @@
-"""The GPU check (`python -m spacy_rnn check-gpu`): every component trained on a CUDA device with
+"""The GPU check (`python -m spacy_rnn_lab check-gpu`): every component trained on a CUDA device with
 the project's own training loop and committed configs (few steps, a slice of the real corpora),
 then its saved pipeline loaded on the CPU in a fresh process that sees no GPU, and the CPU's
 predictions compared with the GPU's on the same dev texts.
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .benchmark import SurprisalsRead, language_models, read_texts, words_per_second
-from .reports import machine_info, markdown_table, write_json
+from spacy_rnn.evaluation.reports import machine_info, markdown_table, write_json
 
 # Token-level predictions must agree on at least this share of tokens; category scores may differ
 # by at most this much (float sums run in a different order on the two devices).
@@ -57,7 +57,7 @@ import json, sys
 import torch
 assert not torch.cuda.is_available(), "the CPU process must not see a GPU"
 import spacy
-from spacy_rnn.evaluation.gpu_check import predictions
+from spacy_rnn_lab.gpu_check import predictions
 nlp = spacy.load(sys.argv[1])
 texts = json.loads(open(sys.argv[2], encoding="utf8").read())
 print(json.dumps([predictions(doc) for doc in nlp.pipe(texts, batch_size=64)]))
@@ -107,7 +107,7 @@ def compare(gpu: List[Dict], cpu: List[Dict]) -> Dict:
 
 def module_devices(nlp) -> List[str]:
     """The devices of the parameters of every torch component of a pipeline."""
-    from ..layers import get_torch_net
+    from spacy_rnn.layers import get_torch_net
 
     devices = set()
     for _, pipe in nlp.pipeline:
@@ -141,8 +141,8 @@ def run_gpu_check(
     import spacy
     import torch
 
-    from ..models.transformer import save_random_bert
-    from ..training_loop import train_pipeline
+    from spacy_rnn.models.transformer import save_random_bert
+    from spacy_rnn.training_loop import train_pipeline
 
     unknown = sorted(set(only or []) - set(CHECKS) - {"lm"})
     if unknown:
@@ -207,9 +207,9 @@ def lm_gpu_check(work: Path, train: Path, dev: Path, n_texts: int, device: str) 
     compared on the CPU like the other components (per-sentence perplexity)."""
     from spacy import util
 
-    from ..corpora.ptb import read_sentences
-    from ..lm.trainer import LMTrainingSettings
-    from ..lm.training import train_language_model
+    from spacy_rnn.corpora.ptb import read_sentences
+    from spacy_rnn.lm.trainer import LMTrainingSettings
+    from spacy_rnn.lm.training import train_language_model
 
     config = util.load_config(Path("configs/lm_ptb.cfg"), overrides={"lm_training.max_minutes": LM_MINUTES}, interpolate=False)
     resolved = config.interpolate()
@@ -250,7 +250,7 @@ def write_gpu_check_report(report: Dict, output_dir: Path) -> None:
     text = [
         "# GPU check",
         "",
-        f"`python -m spacy_rnn check-gpu` on {machine['device']} ({machine['processor']}, torch {machine['torch']}): each "
+        f"`python -m spacy_rnn_lab check-gpu` on {machine['device']} ({machine['processor']}, torch {machine['torch']}): each "
         "component trained with the project's training loop on the GPU for a few steps (no accuracy is claimed), saved, "
         f"loaded on the GPU and, in a fresh process that sees no GPU, on the CPU; both predicted the same dev texts. "
         f"Passed: {'yes' if report['passed'] else '**no**'} (tags and entities ≥ {100 * MIN_AGREEMENT:.1f}% equal, "

@@ -20,9 +20,8 @@ from typing import Dict, List, Optional, Sequence
 
 import srsly
 
-from ..extras import pyplot, require
-from .core_report import directory_mib
-from .reports import machine_info, markdown_table, write_json
+from spacy_rnn.extras import pyplot, require
+from spacy_rnn.evaluation.reports import directory_mib, machine_info, markdown_table, write_json
 
 # task: (title, metric, evaluation report file, score key with {split})
 TASKS = {
@@ -82,9 +81,9 @@ def parameters(model: Path) -> Dict[str, int]:
     """Parameters of the torch components of the saved pipeline: all, and those training updates
     (a frozen Transformer's are not). Loading rebuilds the modules from the saved hparams and
     tensors only (no unpickling)."""
-    from ..checkpoints import load_pipeline
-    from ..inference import torch_components
-    from ..layers import get_torch_net
+    from spacy_rnn.checkpoints import load_pipeline
+    from spacy_rnn.inference import torch_components
+    from spacy_rnn.layers import get_torch_net
 
     nlp = load_pipeline(model)
     nets = [get_torch_net(nlp.get_pipe(name).model) for name in torch_components(nlp)]

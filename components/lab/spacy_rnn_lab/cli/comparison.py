@@ -4,7 +4,9 @@ from pathlib import Path
 
 import typer
 
-from ._common import app, fail
+from spacy_rnn.cli.common import fail
+
+from .app import app
 
 
 @app.command("comparison-report")
@@ -17,7 +19,7 @@ def comparison_report_cmd(
     CPU words/s and peak memory on 1M characters, beside the published figures."""
     import srsly
 
-    from ..evaluation.comparison import comparison_report, write_comparison_report
+    from ..comparison import comparison_report, write_comparison_report
 
     try:
         report = comparison_report(srsly.read_yaml(spec))

@@ -60,12 +60,14 @@ class _Commands(TyperGroup):
             fail(str(err))
 
 
-app = typer.Typer(
-    cls=_Commands,
-    help="spaCy components on PyTorch recurrent networks: corpora, training, evaluation, benchmarks.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+def make_app(help: str) -> typer.Typer:
+    """A Typer app whose commands fail with one line when an extra is missing (the library's
+    app below, and the lab's)."""
+    return typer.Typer(cls=_Commands, help=help, no_args_is_help=True, add_completion=False)
+
+
+app = make_app("spaCy components on PyTorch recurrent networks: convert a corpus, build vectors, train, "
+               "evaluate, calibrate and run a pipeline.")
 
 
 def converted(convert, *args, **kwargs):

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ._common import app
+from .app import app
 
 OUTPUT = typer.Option(Path("reports/diagnostics"), "--output-dir", help="Where NAME.json and NAME.png go")
 SEED = typer.Option(0, "--seed", help="Random seed (data, initialisation)")

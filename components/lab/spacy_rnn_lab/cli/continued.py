@@ -8,7 +8,9 @@ from typing import Optional
 
 import typer
 
-from ._common import app, fail
+from spacy_rnn.cli.common import fail
+
+from .app import app
 
 
 @app.command("continued-training")
@@ -30,9 +32,9 @@ def continued_training_cmd(
     (A: on N sentences with NORP; B: the same plus REHEARSAL x N old sentences; same config,
     steps and seed) and report per-label dev F1 of the model before, A and B: on the relabelled
     dev, with gold NORP masked out (old labels), and on the original labels."""
-    from ..errors import TrainingDiverged
-    from ..evaluation.continued_training import continued_training_report, write_continued_report
-    from ..extras import require
+    from spacy_rnn.errors import TrainingDiverged
+    from ..continued_training import continued_training_report, write_continued_report
+    from spacy_rnn.extras import require
 
     require("matplotlib", "reports", "continued-training (its figure)")  # fail now, not after training
     scratch = Path(tempfile.mkdtemp(prefix="continued-")) if work_dir is None else work_dir

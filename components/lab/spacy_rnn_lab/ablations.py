@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional
 
 from tqdm import tqdm
 
-from .reports import machine_info, markdown_table, write_json
+from spacy_rnn.evaluation.reports import machine_info, markdown_table, write_json
 
 
 @dataclass(frozen=True)

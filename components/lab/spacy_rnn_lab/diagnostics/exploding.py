@@ -9,7 +9,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from ..errors import TrainingDiverged
+from spacy_rnn.errors import TrainingDiverged
 from .output import new_figure, save, seed_everything
 from .tasks import ADDING_BASELINE_MSE, SequenceModel, TrainingSettings, adding_batch, adding_loss, train_sequence_model
 

@@ -5,7 +5,9 @@ from typing import List, Optional
 
 import typer
 
-from ._common import app, fail
+from spacy_rnn.cli.common import fail
+
+from .app import app
 
 
 @app.command("benchmark-speed")
@@ -32,12 +34,12 @@ def benchmark_speed_cmd(
     text as loaded. Every speed figure names the CPU and its int8/bf16 flags."""
     from tqdm import tqdm
 
-    from ..evaluation.benchmark import (
+    from ..benchmark import (
         accuracy, load_ours, loaded_variant, long_text, make_variants, peak_memory, profile_stages, read_texts,
         speed_benchmark, torch_threads, write_benchmark_report,
     )
-    from ..inference import INPUT_PROJECTIONS, PRECISIONS, int8_unavailable
-    from ..precision import bf16_supported
+    from spacy_rnn.inference import INPUT_PROJECTIONS, PRECISIONS, int8_unavailable
+    from spacy_rnn.precision import bf16_supported
 
     precisions = precision.split(",")
     unknown = [p for p in precisions if p not in PRECISIONS]
@@ -91,7 +93,7 @@ def ablate_ner_cmd(
 ) -> None:
     """Train the NER config without CRF, without characters, without GloVe, with GRU and tanh-RNN
     cells (and unchanged), each for the same number of steps, and tabulate their dev F1."""
-    from ..evaluation.ablations import NER_ABLATIONS
+    from ..ablations import NER_ABLATIONS
 
     run_ablation_suite(NER_ABLATIONS, config_path, output_dir, report_dir, steps, jobs, only, resume)
 
@@ -109,7 +111,7 @@ def ablate_lm_cmd(
     """Train the language-model config without each AWD-LSTM regulariser (locked dropout, word-type
     dropout, weight drop, AR/TAR, NT-ASGD), without all of them and unchanged, each for the same
     minutes, and tabulate their dev perplexity."""
-    from ..evaluation.ablations import LM_ABLATIONS
+    from ..ablations import LM_ABLATIONS
 
     run_ablation_suite(LM_ABLATIONS, config_path, output_dir, report_dir, minutes, jobs, only, resume)
 
@@ -117,7 +119,7 @@ def ablate_lm_cmd(
 def run_ablation_suite(
     suite, config_path: Path, output_dir: Path, report_dir: Path, budget: float, jobs: int, only: Optional[List[str]], resume: bool
 ) -> None:
-    from ..evaluation import ablations
+    from .. import ablations
 
     try:
         report = ablations.run_ablations(suite, config_path, output_dir, report_dir, budget, jobs, only, resume)

@@ -8,7 +8,7 @@ from typing import Dict, Tuple
 import numpy
 import torch
 
-from ..extras import pyplot
+from spacy_rnn.extras import pyplot
 
 
 def seed_everything(seed: int) -> torch.Generator:
