@@ -15,7 +15,7 @@ from spacy_rnn_lab.diagnostics.exploding import scaled_rnn
 from spacy_rnn_lab.diagnostics.surprisal import render_surprisal
 from spacy_rnn_lab.diagnostics.tasks import TrainingSettings, adding_batch, adding_loss, train_sequence_model
 from spacy_rnn_lab.diagnostics.vanishing import fit_decay, hidden_gradient_norms, module_step
-from spacy_rnn.models.gated_lstm import GatedLSTM
+from spacy_rnn_lab.diagnostics.gated_lstm import GatedLSTM
 from spacy_rnn.errors import TrainingDiverged
 
 

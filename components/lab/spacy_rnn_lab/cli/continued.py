@@ -33,7 +33,8 @@ def continued_training_cmd(
     steps and seed) and report per-label dev F1 of the model before, A and B: on the relabelled
     dev, with gold NORP masked out (old labels), and on the original labels."""
     from spacy_rnn.errors import TrainingDiverged
-    from ..continued_training import continued_training_report, write_continued_report
+    from ..continued_report import write_continued_report
+    from ..continued_training import continued_training_report
     from spacy_rnn.extras import require
 
     require("matplotlib", "reports", "continued-training (its figure)")  # fail now, not after training

@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from spacy_rnn.models.gated_lstm import GatedLSTM
+from .gated_lstm import GatedLSTM
 from .output import new_figure, save
 
 SHOWN = ("input", "forget", "output", "cell")
