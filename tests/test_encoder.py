@@ -1,4 +1,5 @@
 """The torch encoder, windowing and serialization in isolation."""
+import hashlib
 import io
 import os
 import pickle
@@ -10,7 +11,7 @@ import torch
 from spacy.tokens import Doc
 
 from spacy_rnn.featurize import doc_windows
-from spacy_rnn.layers import deserialize_net, serialize_net
+from spacy_rnn.layers import SERIALIZATION_FORMAT, deserialize_net, serialize_net
 from spacy_rnn.models.encoder import CharCNN, RNNEncoder, RNNEncoderSettings, SequenceBatch
 from spacy_rnn.models.tagger import TaggerNet
 from spacy_rnn.pipes.base import IGNORE_INDEX, softmax_cross_entropy
@@ -153,15 +154,16 @@ def test_loading_never_unpickles_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     buffer = io.BytesIO()
     torch.save({"weight": _Exploit()}, buffer)
-    legacy_encoder = {**SETTINGS, **SIZES}  # the first release's format: encoder arguments inline
-    data = srsly.msgpack_dumps({"net": "TaggerNet", "hparams": {"encoder": legacy_encoder, "heads": {"pos": 4}}, "state": buffer.getvalue()})
+    message = srsly.msgpack_loads(serialize_net(TaggerNet(encoder=make_encoder(), heads={"pos": 4})))
+    state = buffer.getvalue()  # with a checksum that matches it: only torch.load stands in the way
+    data = srsly.msgpack_dumps({**message, "state": state, "sha256": hashlib.sha256(state).hexdigest()})
     with pytest.raises(pickle.UnpicklingError):
         deserialize_net(torch.nn.Module(), data, torch.device("cpu"))
     assert not (tmp_path / "pwned_by_pickle").exists()
 
 
 def test_unknown_module_names_are_refused():
-    data = srsly.msgpack_dumps({"net": "os.system", "hparams": {}, "state": b""})
+    data = srsly.msgpack_dumps({"format": SERIALIZATION_FORMAT, "net": "os.system", "hparams": {}, "state": b""})
     with pytest.raises(ValueError, match="Unknown torch module"):
         deserialize_net(torch.nn.Module(), data, torch.device("cpu"))
 

@@ -22,7 +22,7 @@ from spacy_rnn.lm.vocab import EOS, UNK, Normalizer, Vocabulary
 from spacy_rnn.models.language_model import LanguageModelSettings
 from spacy_rnn.pipes.lm import LM_VALUES, LMValues, PendingLMValues
 
-from lm_helpers import CORPUS, TINY_LM, by_hand_log_probs, lm_examples, make_lm_nlp, make_net
+from lm_helpers import CORPUS, by_hand_log_probs, lm_examples, make_lm_nlp, make_net
 
 
 @pytest.fixture(scope="module")
@@ -175,18 +175,6 @@ def test_add_pipe_with_the_default_config():
     lm.initialize(lambda: [], nlp=nlp, words=["the", "cat"])
     assert lm.net.settings == LanguageModelSettings()  # 2 x 400 tied LSTM, dropout 0.4
     assert math.isfinite(nlp("the cat")._.perplexity)
-
-
-def test_the_legacy_architecture_name_takes_the_old_setting_names():
-    """`lstm.LanguageModel.v1` (pipelines saved before the rename): window_size is chunk_size,
-    batch_size max_batch_docs; the module is the same."""
-    legacy = {key: value for key, value in TINY_LM.items() if key not in ("chunk_size", "max_batch_docs")}
-    nlp = spacy.blank("en")
-    legacy.update({"@architectures": "lstm.LanguageModel.v1", "window_size": 7, "batch_size": 3})
-    lm = nlp.add_pipe("lstm_lm", config={"model": legacy})
-    assert (lm.model.attrs["chunk_size"], lm.model.attrs["max_batch_docs"]) == (7, 3)
-    lm.initialize(lambda: [], nlp=nlp, words=["the", "cat"])
-    assert lm.net.settings == LanguageModelSettings.take(TINY_LM)
 
 
 @pytest.mark.parametrize("setting", ["chunk_size", "max_batch_docs"])

@@ -1,10 +1,8 @@
 """Registered architectures: the heads, each over any encoder from `spacy_rnn.encoders`.
 
 Referenced from config files as `@architectures = "spacy_rnn.Tagger.v1"` with an
-`[...model.encoder]` block (`spacy_rnn.RNNEncoder.v1`). The `lstm.*.v1` names of the first
-release still resolve, so pipelines saved with them load and predict as before.
+`[...model.encoder]` block (`spacy_rnn.RNNEncoder.v1`).
 """
-from dataclasses import replace
 from functools import partial
 from typing import List
 
@@ -64,28 +62,6 @@ def build_text_classifier_net(model: Model, *, encoder, pooling: str) -> TextCla
     return TextClassifierNet(encoder.build(model.attrs), n_labels=model.attrs["heads"]["cats"], pooling=pooling)
 
 
-# The names of the first release (encoder: `lstm.Encoder.v1`, see `spacy_rnn.encoders`).
-
-
-@registry.architectures("lstm.Tagger.v1")
-def build_legacy_tagger_model(encoder) -> Model[List[Doc], TokenOutputs]:
-    return build_tagger_model(encoder)
-
-
-@registry.architectures("lstm.EntityRecognizer.v1")
-def build_legacy_entity_recognizer_model(encoder, tag_scheme: str = "BILUO", crf: bool = True) -> Model[List[Doc], TokenOutputs]:
-    """tag_scheme is now the component's setting (the saved tags tell which scheme they are)."""
-    return build_entity_recognizer_model(encoder, crf=crf)
-
-
-@registry.architectures("lstm.TextClassifier.v1")
-def build_legacy_text_classifier_model(
-    encoder, pooling: str = "max", long_text: str = "window", max_tokens: int = 512
-) -> Model[List[Doc], DocOutputs]:
-    """max_tokens was the classifier's window; it is now the encoder's window_size."""
-    return build_text_classifier_model(replace(encoder, window_size=max_tokens), pooling, long_text)
-
-
 # Language model
 
 
@@ -122,25 +98,6 @@ def build_language_model(
         raise ValueError(f"chunk_size ({chunk_size}) and max_batch_docs ({max_batch_docs}) must be at least 1")
     attrs = {"words": [], "normalizer": {}, "chunk_size": chunk_size, "max_batch_docs": max_batch_docs}
     return TorchModel("rnn_lm", _language_model_forward, partial(build_language_model_net, settings=settings), attrs)
-
-
-@registry.architectures("lstm.LanguageModel.v1")
-def build_legacy_language_model(
-    embed_width: int = 400,
-    hidden_width: int = 400,
-    depth: int = 2,
-    cell: str = "lstm",
-    tied: bool = True,
-    embed_dropout: float = 0.4,
-    layer_dropout: float = 0.4,
-    output_dropout: float = 0.4,
-    window_size: int = 256,
-    batch_size: int = 16,
-) -> Model:
-    """The name pipelines saved before `spacy_rnn.LanguageModel.v1` use: window_size is now
-    chunk_size and batch_size max_batch_docs."""
-    settings = dict(locals())
-    return build_language_model(chunk_size=settings.pop("window_size"), max_batch_docs=settings.pop("batch_size"), **settings)
 
 
 def build_language_model_net(model: Model, *, settings: LanguageModelSettings) -> LanguageModelNet:

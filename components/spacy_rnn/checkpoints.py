@@ -14,12 +14,15 @@ moved aside to `.NAME.old`, the new one moved in): a kill between them leaves no
 was interrupted, and when loading fails because a file of the folder is damaged (truncated,
 empty, not what its name says) its error names the file (`find_damaged_file`); spaCy reads the
 vocab (strings, vectors) before any component, so a plain `spacy.load` gives the decoder's
-message for those.
+message for those. It also names the config of a pipeline saved with an architecture name
+removed before the first release (`find_removed_architecture`; spaCy only says the name is
+missing from its registry).
 """
 import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -125,10 +128,10 @@ def load_pipeline(path, **kwargs) -> Language:
     except Exception as err:
         if "the file is damaged" in str(err) or not folder.is_dir():  # named already (a component's file)
             raise
-        damaged = find_damaged_file(folder)
-        if damaged is None:
+        problem = find_damaged_file(folder) or find_removed_architecture(folder)
+        if problem is None:
             raise
-        raise ValueError(damaged) from err
+        raise ValueError(problem) from err
 
 
 def find_damaged_file(folder: Path) -> Optional[str]:
@@ -142,6 +145,23 @@ def find_damaged_file(folder: Path) -> Optional[str]:
             if problem is not None:
                 return f"{file}: {damaged_file(problem)}"
     return None
+
+
+REMOVED_ARCHITECTURE = re.compile(r'"lstm\.(Encoder|Tagger|EntityRecognizer|TextClassifier|LanguageModel)\.v1"')
+
+
+def find_removed_architecture(folder: Path) -> Optional[str]:
+    """'<folder>/config.cfg: ...' saying what to do when the config names an architecture that
+    was renamed before spacy-rnn 0.1.0 (`lstm.Tagger.v1`...: no release reads them, nor the
+    weights saved with them); None otherwise."""
+    config = Path(folder) / "config.cfg"
+    found = REMOVED_ARCHITECTURE.search(config.read_text(encoding="utf8")) if config.is_file() else None
+    if found is None:
+        return None
+    return (
+        f"{config}: {found[0]} is an architecture name from before spacy-rnn 0.1.0, which no release reads (nor "
+        f"the weights saved with it): train the pipeline again with this version, whose names are spacy_rnn.*.v1."
+    )
 
 
 JSON_FILES = ("meta.json", "strings.json", "cfg", "vectors.cfg")

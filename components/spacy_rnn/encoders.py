@@ -146,31 +146,6 @@ def check_vectors(table: Vectors, width: int, fingerprint: str) -> None:
 registry.architectures("spacy_rnn.RNNEncoder.v1")(RNNEncoderSpec)
 
 
-@registry.architectures("lstm.Encoder.v1")
-def build_legacy_encoder(
-    word_width: int = 100,
-    min_word_freq: int = 2,
-    word_dropout: float = 0.05,
-    char_width: int = 30,
-    char_filters: int = 50,
-    char_kernel: int = 3,
-    max_word_chars: int = 20,
-    hidden_width: int = 100,
-    depth: int = 2,
-    cell: str = "lstm",
-    bidirectional: bool = True,
-    dropout: float = 0.33,
-    window_size: int = 128,
-    window_context: int = 16,
-    max_batch_tokens: int = 8192,
-) -> RNNEncoderSpec:
-    """The name pipelines saved before `spacy_rnn.RNNEncoder.v1` use (same settings; the
-    prediction batch limit, max_batch_tokens, now belongs to the head architectures)."""
-    settings = dict(locals())
-    del settings["max_batch_tokens"]
-    return RNNEncoderSpec(**settings)
-
-
 # Transformer encoders (`spacy_rnn.models.transformer`; `transformers` is imported only when one
 # is initialized or its tokenizer is read, never by the recurrent components).
 

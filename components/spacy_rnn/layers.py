@@ -46,6 +46,7 @@ DocOutputs = Dict[str, torch.Tensor]  # per output: FloatTensor[n_docs, width]
 # process avoids the pool (and is what n_process workers sharing the cores should use anyway).
 os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
+# How `serialize_net` saves a module; pipelines saved by releases load (tests/test_saved_pipelines.py).
 SERIALIZATION_FORMAT = 2
 DEFAULT_MAX_BATCH_TOKENS = 8192
 # How a module's float32 tensors are written to disk: float32, or float16 (half the size; read
@@ -201,7 +202,8 @@ def serialize_net(net: nn.Module, storage: str = "float32") -> bytes:
 def deserialize_net(_placeholder: nn.Module, data: bytes, device: torch.device) -> nn.Module:
     """Rebuild the module from its saved net_spec, check the weights' checksum, then load
     tensors only (float16-stored ones into the module's float32 tensors)."""
-    msg = upgrade_legacy_msg(srsly.msgpack_loads(data))
+    msg = srsly.msgpack_loads(data)
+    check_format(msg)
     if "sha256" in msg and hashlib.sha256(msg["state"]).hexdigest() != msg["sha256"]:
         raise ValueError(
             f"The {msg['net']} weights are corrupt (their sha256 checksum does not match): the model file "
@@ -213,16 +215,17 @@ def deserialize_net(_placeholder: nn.Module, data: bytes, device: torch.device) 
     return net.to(device)
 
 
-def upgrade_legacy_msg(msg: Dict) -> Dict:
-    """Modules saved before the encoder became a module of its own (format 1) kept the encoder's
-    constructor arguments flat in hparams["encoder"]; give them the RNNEncoder's net_spec."""
-    encoder = msg["hparams"].get("encoder")
-    if msg.get("format", 1) >= SERIALIZATION_FORMAT or encoder is None:
-        return msg
-    sizes = ("n_words", "n_chars", "vectors_width")
-    settings = {key: value for key, value in encoder.items() if key not in sizes}
-    spec = {"net": "RNNEncoder", "hparams": {"settings": settings, **{key: encoder[key] for key in sizes}}}
-    return {**msg, "hparams": {**msg["hparams"], "encoder": spec}}
+def check_format(msg: Dict) -> None:
+    """A ValueError that says what to do unless the module was saved in SERIALIZATION_FORMAT (a
+    message without "format" is format 1, written before spacy-rnn 0.1.0 and never released)."""
+    found = msg.get("format", 1)
+    if found != SERIALIZATION_FORMAT:
+        newer = isinstance(found, int) and found > SERIALIZATION_FORMAT
+        remedy = "install the spacy-rnn version that saved it" if newer else "train the pipeline again with this version"
+        raise ValueError(
+            f"the {msg.get('net', 'torch module')} weights were saved in format {found}, and this version of spacy-rnn "
+            f"reads format {SERIALIZATION_FORMAT} only: {remedy}."
+        )
 
 
 def TokenModel(name: str, build_net: Callable[[Model], nn.Module], encoder) -> Model:

@@ -42,10 +42,11 @@ exist under --repo (`spacy project run corpus-... / convert-... / vectors / vect
 Which code runs: the subprocesses run `python -m spacy_rnn` with this script's Python and
 environment, in --repo. To run an old checkout (a git worktree) while another is pip-installed,
 put the worktree's components/ first on PYTHONPATH. spaCy resolves registered names (e.g.
-"lstm.Tagger.v1") through the INSTALLED package's entry points before the decorators of the
-imported modules, so the worktree's components/ must also hold a spacy_rnn-*.dist-info whose
-entry_points.txt is the worktree's own (see README.md); the result file records, under
-machine.registered_functions, the module and file each architecture name resolved to.
+"spacy_rnn.Tagger.v1"; "lstm.Tagger.v1" at commit 9eda078, removed in issue 36) through the
+INSTALLED package's entry points before the decorators of the imported modules, so the
+worktree's components/ must also hold a spacy_rnn-*.dist-info whose entry_points.txt is the
+worktree's own (see README.md); the result file records, under machine.registered_functions,
+the module and file each architecture name resolved to.
 
 Usage (from the project root):
     OMP_NUM_THREADS=1 python experiments/restructure/short_runs.py --output before.json
@@ -202,8 +203,8 @@ def machine(repo: Path) -> dict:
     probe = (
         "import inspect, json, spacy_rnn; from spacy.util import registry\n"
         "out = {}\n"
-        "for reg, names in {'architectures': ['lstm.Encoder.v1', 'lstm.Tagger.v1', 'lstm.EntityRecognizer.v1', "
-        "'lstm.TextClassifier.v1', 'lstm.LanguageModel.v1']}.items():\n"
+        "for reg, names in {'architectures': ['spacy_rnn.RNNEncoder.v1', 'spacy_rnn.Tagger.v1', 'spacy_rnn.EntityRecognizer.v1', "
+        "'spacy_rnn.TextClassifier.v1', 'spacy_rnn.LanguageModel.v1']}.items():\n"
         "    for name in names:\n"
         "        try:\n"
         "            f = getattr(registry, reg).get(name)\n"
