@@ -18,14 +18,12 @@ from helpers import ENTITY_SENTENCES, SENTIMENT_TEXTS, make_ner_nlp, make_textca
 from spacy_rnn.cli import app
 from spacy_rnn_lab.cli import app as lab_app
 from spacy_rnn.vectors_pruning import prune_pipeline_vectors
+from spacy_rnn.vectors_quantization import expand_rows, quantize_rows, quantize_table
 from spacy_rnn.vectors_storage import (
     INT8_FILE,
     SCALES_FILE,
     Int8Vectors,
     compact_pipeline_vectors,
-    expand_rows,
-    quantize_rows,
-    quantize_table,
     to_int8_vectors,
 )
 
