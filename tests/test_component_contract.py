@@ -203,6 +203,18 @@ def test_disk_round_trip_gives_identical_predictions(component, nlp, tmp_path):
         assert all(map(torch.equal, per_doc(original[head]), per_doc(reloaded[head])))
 
 
+def test_copies_of_cfg_entries_in_a_saved_model_are_dropped_when_it_loads(component, nlp, tmp_path):
+    """Pipelines saved by earlier versions kept cfg["labels"] and cfg["max_batch_tokens"] in their
+    model's attrs too: they load and predict the same, and cfg is left the one home of both."""
+    saved = pickle.loads(pickle.dumps(nlp))
+    pipe = saved.get_pipe(component.pipe)
+    pipe.model.attrs.update(labels=pipe.label_data, max_batch_tokens=pipe.cfg["max_batch_tokens"])
+    saved.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp")
+    assert [annotations(loaded(t)) for t in TEXTS] == [annotations(nlp(t)) for t in TEXTS]
+    assert not {"labels", "max_batch_tokens"} & set(loaded.get_pipe(component.pipe).model.attrs)
+
+
 def test_bytes_round_trip_gives_identical_predictions(component, nlp):
     fresh = component.make_nlp()
     fresh.from_bytes(nlp.to_bytes())

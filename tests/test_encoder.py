@@ -12,6 +12,7 @@ from spacy.tokens import Doc
 
 from spacy_rnn.featurize import doc_windows
 from spacy_rnn.layers import SERIALIZATION_FORMAT, deserialize_net, serialize_net
+from spacy_rnn.models.cells import CELLS, cell_of
 from spacy_rnn.models.encoder import CharCNN, RNNEncoder, RNNEncoderSettings, SequenceBatch
 from spacy_rnn.models.tagger import TaggerNet
 from spacy_rnn.pipes.base import IGNORE_INDEX, softmax_cross_entropy
@@ -69,6 +70,21 @@ def test_packed_batch_equals_each_sequence_alone(cell, bidirectional):
         alone = encoder(single(batch, row))
         torch.testing.assert_close(batched[row, :length], alone[0], rtol=1e-5, atol=1e-6)
         assert torch.all(batched[row, length:] == 0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
+def test_the_cell_table_gives_each_cell_its_module_function_and_gates(name):
+    """CELLS[name].function runs one layer of CELLS[name].module with its weights, whose rows are
+    gates x hidden units; cell_of reads the cell back from a module."""
+    cell = CELLS[name]
+    torch.manual_seed(0)
+    rnn = cell.module(3, 4, batch_first=True)
+    assert cell_of(rnn) is cell and rnn.weight_ih_l0.shape[0] == cell.gates * 4
+    inputs, h0 = torch.randn(2, 5, 3), torch.zeros(1, 2, 4)
+    weights = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0]
+    # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+    outputs = cell.function(inputs, (h0, h0) if name == "lstm" else h0, weights, True, 1, 0.0, False, False, True)[0]
+    torch.testing.assert_close(outputs, rnn(inputs)[0])
 
 
 def test_unknown_cell_is_rejected():

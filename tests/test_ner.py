@@ -4,12 +4,14 @@ missing annotation.
 The contract it shares with every component is in test_component_contract.py."""
 import numpy
 import pytest
+import spacy
+import srsly
 import torch
 from spacy.tokens import Doc, Span
 from spacy.training import Example, biluo_tags_to_spans, iob_to_biluo
 
 from spacy_rnn.layers import get_torch_net
-from spacy_rnn.models.crf import tag_constraints
+from spacy_rnn.models.tag_schemes import tag_constraints
 
 from helpers import ENTITY_SENTENCES, entity_examples, make_ner_nlp, train_ner
 
@@ -38,6 +40,23 @@ def test_softmax_head_learns_no_transitions():
     nlp = make_ner_nlp(model={"crf": False})
     nlp.initialize(lambda: entity_examples(nlp))
     assert list(get_torch_net(nlp.get_pipe("ner").model).crf.parameters()) == []
+
+
+def test_a_pipeline_saved_without_its_tag_scheme_takes_the_scheme_of_its_tags(tmp_path):
+    """Pipelines saved before tag_scheme was a setting of the component have neither it in their
+    cfg nor in their config: loaded with the default ("BILUO"), a BIO model keeps reading BIO."""
+    nlp = train_ner(make_ner_nlp(tag_scheme="BIO"), n_iter=20)
+    nlp.to_disk(tmp_path)
+    cfg = srsly.read_json(tmp_path / "ner" / "cfg")
+    del cfg["tag_scheme"]
+    srsly.write_json(tmp_path / "ner" / "cfg", cfg)
+    config = spacy.util.load_config(tmp_path / "config.cfg")
+    del config["components"]["ner"]["tag_scheme"]
+    config.to_disk(tmp_path / "config.cfg")
+    loaded = spacy.load(tmp_path)
+    assert loaded.get_pipe("ner").cfg["tag_scheme"] == "BIO"
+    for text, spans in ENTITY_SENTENCES:
+        assert entities(loaded(text)) == entities(nlp(text))
 
 
 def test_unknown_scheme_is_rejected():

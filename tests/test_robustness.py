@@ -107,15 +107,16 @@ def test_tampered_weights_fail_to_load(nlp_with_vectors, name, tmp_path):
 
 
 def test_labels_that_do_not_match_the_weights_fail_to_load(nlp_with_vectors, name, tmp_path):
+    """cfg holds the labels; the weights were built for as many (the recognizer: for their tags)."""
     nlp_with_vectors.to_disk(tmp_path)
     cfg = srsly.read_json(tmp_path / name / "cfg")
     labels = cfg["labels"]
     if isinstance(labels, dict):
-        labels["pos"] = labels["pos"][::-1]
+        labels["pos"] = labels["pos"][:-1]
     else:
-        cfg["labels"] = labels[::-1]
+        cfg["labels"] = labels[:-1]
     srsly.write_json(tmp_path / name / "cfg", cfg)
-    with pytest.raises(ValueError, match="not the labels its weights were trained with"):
+    with pytest.raises(ValueError, match="the cfg file was edited or belongs to another model"):
         spacy.load(tmp_path)
 
 

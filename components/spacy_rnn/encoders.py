@@ -33,6 +33,7 @@ from .featurize import (
     DocFeatures,
     Vocabularies,
     Window,
+    check_window,
     doc_features,
     fit_vocabularies,
     make_batch,
@@ -64,8 +65,7 @@ class RNNEncoderSpec(RNNEncoderSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_settings(self, ("window_size", "window_context", "max_word_chars"))
-        if self.window_size <= 2 * self.window_context:
-            raise ValueError(f"window_size ({self.window_size}) must exceed 2 * window_context ({self.window_context})")
+        check_window(self.window_size, self.window_context)
 
     def empty_features(self) -> Dict:
         return {"words": [], "chars": [], "vectors_width": 0, "vectors_fingerprint": ""}
@@ -331,10 +331,10 @@ def empty_tokenizer_features() -> Dict:
 
 
 def check_windows(settings) -> None:
-    if settings.window_size <= 2 * settings.window_context:
-        raise ValueError(f"window_size ({settings.window_size}) must exceed 2 * window_context ({settings.window_context})")
-    if settings.piece_window and settings.piece_window <= 2 * settings.piece_context:
-        raise ValueError(f"piece_window ({settings.piece_window}) must exceed 2 * piece_context ({settings.piece_context})")
+    """`check_window` of the token windows and, unless piece_window is 0 (the model's maximum), the piece windows."""
+    check_window(settings.window_size, settings.window_context)
+    if settings.piece_window:
+        check_window(settings.piece_window, settings.piece_context, ("piece_window", "piece_context"))
 
 
 registry.architectures("spacy_rnn.TransformerEncoder.v1")(TransformerEncoderSpec)

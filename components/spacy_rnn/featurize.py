@@ -20,6 +20,7 @@ from spacy.tokens import Doc
 from spacy.vectors import Vectors
 from thinc.util import to_numpy
 
+from .models.batching import length_groups
 from .models.encoder import PAD_ID, UNK_ID, SequenceBatch
 
 CHAR_UNK, BOW, EOW = 1, 2, 3
@@ -43,8 +44,7 @@ def doc_windows(doc: Doc, size: int, context: int, by_sentence: bool = True) -> 
     longer than `size` is covered by consecutive cores of `size - 2 * context` tokens, each
     read with up to `context` tokens of left and right context. Cores partition the doc.
     """
-    if size <= 2 * context:
-        raise ValueError(f"window_size ({size}) must exceed 2 * window_context ({context})")
+    check_window(size, context)
     if len(doc) == 0:
         return []
     if by_sentence and doc.has_annotation("SENT_START"):
@@ -52,6 +52,13 @@ def doc_windows(doc: Doc, size: int, context: int, by_sentence: bool = True) -> 
     else:
         units = [(0, len(doc))]
     return [window for unit_start, unit_end in units for window in span_windows(unit_start, unit_end, size, context)]
+
+
+def check_window(size: int, context: int, names: Tuple[str, str] = ("window_size", "window_context")) -> None:
+    """ValueError unless a window of `size` positions has a core left between its `context`
+    positions of context on each side (size > 2 * context); `names` name the two settings."""
+    if size <= 2 * context:
+        raise ValueError(f"{names[0]} ({size}) must exceed 2 * {names[1]} ({context})")
 
 
 def span_windows(unit_start: int, unit_end: int, size: int, context: int) -> List[Tuple[int, int, int, int]]:
@@ -161,16 +168,8 @@ def text_windows(doc: Doc, long_text: str, size: int, context: int) -> List[Tupl
 
 def bucket_windows(windows: Sequence[Window], max_tokens: int) -> List[List[int]]:
     """Indices of the windows, longest first, in groups whose padded size (number of windows x
-    longest window) is at most `max_tokens` (a longer window forms a group alone). Windows of
-    similar length go together, so padding stays small."""
-    lengths = [window.end - window.start for window in windows]
-    groups: List[List[int]] = []
-    for i in sorted(range(len(windows)), key=lambda i: -lengths[i]):
-        if groups and (len(groups[-1]) + 1) * lengths[groups[-1][0]] <= max_tokens:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
+    longest window) is at most `max_tokens` (`spacy_rnn.models.batching.length_groups`)."""
+    return length_groups([window.end - window.start for window in windows], max_tokens)
 
 
 def fit_vocabularies(docs: Iterable[Doc], min_word_freq: int) -> Tuple[List[str], List[str]]:

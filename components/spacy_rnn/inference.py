@@ -40,12 +40,13 @@ from torch import nn
 
 from . import precision as mixed_precision
 from .layers import get_inference_net, get_torch_net
+from .models.cells import CELLS
 from .models.encoder import RNNEncoder
 from .models.formwise_rnn import FormwiseRNN
 
 PRECISIONS = ("float32", "int8", "bf16")
 INPUT_PROJECTIONS = ("form", "token")
-QUANTIZED_LAYERS = {nn.LSTM, nn.GRU}
+QUANTIZED_LAYERS = {cell.module for cell in CELLS.values() if cell.quantizable}
 # What `spacy.load` gives a module it does not convert.
 TRAINED_SETTINGS = {"precision": "float32", "input_projection": "token"}
 

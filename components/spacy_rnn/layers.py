@@ -76,10 +76,14 @@ class ScaledPyTorchShim(PyTorchShim):
     of the optimizer's learning rate (its schedule, e.g. warm-up and decay, applies to all),
     and that it may hold an inference copy of its module (`inference_net`, see the module
     docstring), dropped when the module trains or is replaced, and that it writes the module's
-    float32 tensors as `weights_storage` (`WEIGHTS_STORAGES`; `set_weights_storage`)."""
+    float32 tensors as `weights_storage` (`WEIGHTS_STORAGES`; `set_weights_storage`), and that
+    it holds the padded tokens of a prediction batch of a `TokenModel` or `DocModel`
+    (`max_batch_tokens`; `set_max_batch_tokens`). These two are the component's cfg settings,
+    given to the model by the component and not saved with the weights."""
 
     inference_net: Optional[nn.Module] = None
     weights_storage: str = "float32"
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
 
     def to_bytes(self):
         return srsly.msgpack_dumps({"config": self.cfg, "state": serialize_net(self._model, self.weights_storage)})
@@ -156,6 +160,12 @@ def set_weights_storage(model: Model, storage: str) -> None:
     if storage not in WEIGHTS_STORAGES:
         raise ValueError(f"weights_storage takes {' or '.join(WEIGHTS_STORAGES)}, not {storage!r}")
     model.shims[0].weights_storage = storage
+
+
+def set_max_batch_tokens(model: Model, max_tokens: int) -> None:
+    """Run the predictions of a `TokenModel` or `DocModel` in groups of at most `max_tokens`
+    padded tokens from now on (memory, not results)."""
+    model.shims[0].max_batch_tokens = max_tokens
 
 
 def round_weights(model: Model) -> None:
@@ -236,16 +246,16 @@ def TokenModel(name: str, build_net: Callable[[Model], nn.Module], encoder) -> M
     `window_size` tokens, fits its features on `model.initialize(X=(docs, vectors))` and
     featurizes windows.
     At prediction time the windows of all docs are sorted by length and run in groups of at
-    most attrs["max_batch_tokens"] padded tokens (the component's setting): memory stays bounded,
-    padding small and each recurrent step wide. attrs["heads"] ({output: width}) is set by the
-    component.
+    most `max_batch_tokens` padded tokens (the component's setting, `set_max_batch_tokens`):
+    memory stays bounded, padding small and each recurrent step wide. attrs["heads"] ({output:
+    width}) is set by the component.
     """
     forward = partial(_token_forward, encoder=encoder, cache={})
     return TorchModel(name, forward, build_net, _encoder_attrs(encoder), fit=encoder.fit)
 
 
 def _encoder_attrs(encoder) -> Dict:
-    return {**encoder.empty_features(), "heads": {}, "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS}
+    return {**encoder.empty_features(), "heads": {}}
 
 
 def DocModel(name: str, build_net: Callable[[Model], nn.Module], encoder, long_text: str) -> Model:
@@ -254,9 +264,9 @@ def DocModel(name: str, build_net: Callable[[Model], nn.Module], encoder, long_t
     Each doc is read whole (sentence boundaries ignored) in windows of the encoder's
     `window_size` tokens (`long_text = "window"`) or cut to its first window ("truncate"). At
     prediction time the windows of all docs are sorted by length and run in groups of at most
-    `max_batch_tokens` padded tokens, so memory stays bounded for a doc of any length; the module
-    merges the windows' pooled states per doc. When training, the batch's windows go through
-    the module at once (the batcher bounds the batch).
+    `max_batch_tokens` padded tokens (`set_max_batch_tokens`), so memory stays bounded for a doc
+    of any length; the module merges the windows' pooled states per doc. When training, the
+    batch's windows go through the module at once (the batcher bounds the batch).
     """
     forward = partial(_doc_forward, encoder=encoder, long_text=long_text, cache={})
     return TorchModel(name, forward, build_net, _encoder_attrs(encoder), fit=encoder.fit)
@@ -284,7 +294,7 @@ def _token_forward(model: Model, docs: List[Doc], is_train: bool, *, encoder, ca
         batch = featurizer.make_batch(windows, features, docs)
         outputs, backprop_shim = model.shims[0](ArgsKwargs(args=(batch,), kwargs={}), is_train=True)
         return _split(outputs, lengths), partial(_backprop_split, outputs, backprop_shim)
-    groups = [[windows[i] for i in group] for group in bucket_windows(windows, model.attrs["max_batch_tokens"])]
+    groups = [[windows[i] for i in group] for group in bucket_windows(windows, model.shims[0].max_batch_tokens)]
     chunks = [predict_net(model, featurizer.make_batch(group, features, docs)) for group in groups]
     doc_starts = numpy.cumsum([0, *lengths])
     rows = torch.cat([torch.arange(w.core_start, w.core_end) + int(doc_starts[w.doc]) for group in groups for w in group])
@@ -327,7 +337,7 @@ def _doc_forward(
         inputs = ArgsKwargs(args=(batches, torch.arange(len(windows)), window_docs, len(docs)), kwargs={})
         outputs, backprop_shim = model.shims[0](inputs, is_train=True)
         return outputs, partial(_backprop, outputs, backprop_shim)
-    groups = bucket_windows(windows, model.attrs["max_batch_tokens"])
+    groups = bucket_windows(windows, model.shims[0].max_batch_tokens)
     rows = torch.tensor([i for group in groups for i in group], dtype=torch.int64)
     batches = (featurizer.make_batch([windows[i] for i in group], features, docs) for group in groups)
     return predict_net(model, batches, rows, window_docs, len(docs)), lambda d_outputs: []

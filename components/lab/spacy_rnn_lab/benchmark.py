@@ -38,6 +38,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 from tqdm import tqdm
 
 from spacy_rnn.evaluation.reports import gold_docs, machine_info, markdown_table, write_json
+from spacy_rnn.models.cells import cell_of
 
 ACCURACY_KEYS = ("pos_acc", "tag_acc", "ents_f", "cats_acc", "cats_macro_f")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -523,8 +524,7 @@ def input_projection_share(net) -> Optional[float]:
     rnn = getattr(getattr(net, "encoder", None), "rnn", None)
     if not hasattr(rnn, "mode"):
         return None
-    gates = {"LSTM": 4, "GRU": 3}.get(rnn.mode, 1)
-    hidden, directions = rnn.hidden_size, 1 + rnn.bidirectional
+    gates, hidden, directions = cell_of(rnn).gates, rnn.hidden_size, 1 + rnn.bidirectional
     first = gates * hidden * rnn.input_size
     per_direction = first + gates * hidden * hidden + (rnn.num_layers - 1) * gates * hidden * (directions * hidden + hidden)
     return round(first / per_direction, 3)

@@ -1,13 +1,12 @@
 """One truncated-BPTT step of a `LanguageModelNet`, shared by `train-lm` (`lm.trainer`) and the
 `lstm_lm` component's `spacy train` update (pure PyTorch: no spaCy import)."""
-import math
 from contextlib import nullcontext
 from typing import ContextManager, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import EXPLODED_LOSS, diverged
+from ..errors import check_diverged
 from ..models.language_model import LanguageModelNet, State, detach_state
 from ..models.regularisers import activation_penalty
 from .batching import PADDING
@@ -71,11 +70,7 @@ def train_step(
     optimizer.zero_grad()
     loss, state = backward_chunk(net, inputs, targets, state, targets.numel(), autocast, ar_alpha=ar_alpha, tar_beta=tar_beta)
     grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm))
-    if not math.isfinite(loss) or loss > EXPLODED_LOSS:
-        raise diverged("", step, f"the loss is {loss:g}")
-    if not math.isfinite(grad_norm):
-        raise diverged("", step, f"the gradient norm is {grad_norm:g}")
+    check_diverged("", step, loss=loss, grad_norm=grad_norm)
     optimizer.step()
-    if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
-        raise diverged("", step, "the weights became non-finite")
+    check_diverged("", step, weights=net.parameters())
     return loss, grad_norm, state

@@ -1,48 +1,17 @@
-"""A batched, masked linear-chain CRF whose tag-transition constraints make invalid
-BIO / BILUO sequences impossible, in training and in decoding. Pure PyTorch.
+"""A batched, masked linear-chain CRF whose tag-transition constraints (for entity tags:
+`spacy_rnn.models.tag_schemes.tag_constraints`) make invalid BIO / BILUO sequences impossible,
+in training and in decoding. Pure PyTorch.
 
 A sequence y of length n scores
     start[y_0] + sum_t emissions[t, y_t] + sum_t transitions[y_{t-1}, y_t] + end[y_{n-1}]
 and p(y | x) = exp(score(y)) / Z. Forbidden starts, ends and transitions get IMPOSSIBLE added.
 """
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
 
 IMPOSSIBLE = -10_000.0
-
-
-def tag_constraints(tags: Sequence[str]) -> Dict[str, List]:
-    """Allowed starts, ends and transitions for tags named "O", "B-X", "I-X", "L-X", "U-X".
-
-    The scheme is BILUO when any tag starts with "L-" or "U-", else BIO. BIO: I-X only after
-    B-X or I-X. BILUO: after B-X or I-X only I-X or L-X; elsewhere only O, B-* or U-*; a
-    sequence starts like a new entity and ends like a finished one.
-    Returns {"allowed_start": [C], "allowed_end": [C], "allowed_transitions": [C][C]} (bools).
-    """
-    parsed = [("O", None) if tag == "O" else tuple(tag.split("-", 1)) for tag in tags]
-    for tag, (prefix, _label) in zip(tags, parsed):
-        if prefix not in {"O", "B", "I", "L", "U"}:
-            raise ValueError(f"Tag {tag!r} is not O or B-, I-, L-, U- followed by a label")
-    biluo = any(prefix in {"L", "U"} for prefix, _ in parsed)
-
-    def inside(prefix: str) -> bool:
-        return prefix in {"B", "I"} if biluo else False
-
-    def allowed(prev: tuple, nxt: tuple) -> bool:
-        (prev_prefix, prev_label), (next_prefix, next_label) = prev, nxt
-        continues = next_prefix in ({"I", "L"} if biluo else {"I"})
-        if continues:
-            return prev_prefix in {"B", "I"} and prev_label == next_label
-        return not inside(prev_prefix)
-
-    starts_entity = {"O", "B", "U"}
-    return {
-        "allowed_start": [prefix in starts_entity for prefix, _ in parsed],
-        "allowed_end": [not inside(prefix) for prefix, _ in parsed],
-        "allowed_transitions": [[allowed(prev, nxt) for nxt in parsed] for prev in parsed],
-    }
 
 
 class Segments(NamedTuple):
@@ -119,44 +88,25 @@ class LinearChainCRF(nn.Module):
             )
         )
 
-    def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor, parallel: bool = False) -> torch.Tensor:
-        """log Z for each sequence: FloatTensor[B] (the forward algorithm).
-
-        parallel=True runs the forward algorithm as a log-depth scan: the per-step score
-        matrices [B, T-1, C, C] are multiplied pairwise in the log semiring, so there are
-        O(log T) sequential steps instead of T (faster on a GPU for long docs; O(T C^3) work,
-        so slower on a CPU). Same value up to float rounding.
-        """
+    def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """log Z for each sequence: FloatTensor[B] (the forward algorithm)."""
         start, end, transitions = self._scores()
         alpha = start + emissions[:, 0]
-        if parallel and emissions.shape[1] > 1:
-            steps = transitions + emissions[:, 1:].unsqueeze(2)  # [B, T-1, C, C]: previous -> next tag
-            identity = torch.full((self.n_tags, self.n_tags), IMPOSSIBLE, device=emissions.device).fill_diagonal_(0.0)
-            steps = torch.where(mask[:, 1:, None, None], steps, identity)  # padding carries alpha over
-            while steps.shape[1] > 1:
-                if steps.shape[1] % 2:
-                    steps = torch.cat([steps, identity.expand(len(steps), 1, -1, -1)], dim=1)
-                steps = (steps[:, 0::2].unsqueeze(-1) + steps[:, 1::2].unsqueeze(-3)).logsumexp(dim=-2)
-            alpha = (alpha.unsqueeze(2) + steps[:, 0]).logsumexp(dim=1)
-        elif not parallel:
-            for t in range(1, emissions.shape[1]):
-                step = torch.logsumexp(alpha.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1), dim=1)
-                alpha = torch.where(mask[:, t : t + 1], step, alpha)
+        for t in range(1, emissions.shape[1]):
+            step = torch.logsumexp(alpha.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1), dim=1)
+            alpha = torch.where(mask[:, t : t + 1], step, alpha)
         return torch.logsumexp(alpha + end, dim=1)
 
-    def neg_log_likelihood(
-        self, emissions: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor, parallel: bool = False
-    ) -> torch.Tensor:
+    def neg_log_likelihood(self, emissions: torch.Tensor, gold: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """-log p(gold | emissions) per sequence: FloatTensor[B].
 
         gold: LongTensor[B, T] of tag ids; a negative id marks a token whose tag is unknown,
         which is marginalised (any tag the constraints allow), so partial annotation trains.
-        parallel: see `log_partition`.
         """
         known = gold >= 0
         gold_only = nn.functional.one_hot(gold.clamp(min=0), self.n_tags).bool() | ~known.unsqueeze(2)
         restricted = emissions.masked_fill(~gold_only, IMPOSSIBLE)
-        both = self.log_partition(torch.cat([emissions, restricted]), torch.cat([mask, mask]), parallel)
+        both = self.log_partition(torch.cat([emissions, restricted]), torch.cat([mask, mask]))
         log_z, gold_score = both.split(emissions.shape[0])
         return log_z - gold_score
 

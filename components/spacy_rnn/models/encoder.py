@@ -15,14 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .cells import CELLS
 from .formwise_rnn import FormwiseRNN, first_occurrences
 from .registry import register_net
 
 PAD_ID = 0
 UNK_ID = 1
-RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-# One layer, one direction of each cell over a batch-first input (what nn.LSTM/GRU/RNN call).
-RNN_FUNCTIONS = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}
 
 
 MAX_SIZE = 16_384  # no layer width, depth or window a config asks for may exceed this
@@ -31,8 +29,8 @@ MAX_SIZE = 16_384  # no layer width, depth or window a config asks for may excee
 def check_settings(settings, sizes) -> None:
     """ValueError unless settings.cell is a known cell, every size named is within 0..MAX_SIZE,
     and any hidden_width and depth are at least 1: a config cannot ask for absurd allocations."""
-    if settings.cell not in RNN_CELLS:
-        raise ValueError(f"cell must be one of {sorted(RNN_CELLS)}, got {settings.cell!r}")
+    if settings.cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {settings.cell!r}")
     for name in sizes:
         if not 0 <= getattr(settings, name) <= MAX_SIZE:
             raise ValueError(f"{name} = {getattr(settings, name)} is outside 0..{MAX_SIZE}")
@@ -145,7 +143,7 @@ class RNNEncoder(nn.Module):
             self.char_cnn = CharCNN(n_chars, settings.char_width, settings.char_filters, settings.char_kernel)
         self.input_width = settings.word_width + vectors_width + settings.char_filters
         self.input_dropout = nn.Dropout(settings.dropout)
-        self.rnn = RNN_CELLS[settings.cell](
+        self.rnn = CELLS[settings.cell].module(
             self.input_width,
             settings.hidden_width,
             num_layers=settings.depth,
@@ -232,7 +230,7 @@ class RNNEncoder(nn.Module):
                 layer_inputs = outputs.gather(1, reverse.expand_as(outputs)) if suffix else outputs
                 h0 = inputs.new_zeros((1, len(inputs), self.rnn.hidden_size))
                 hx = (h0, h0) if self.cell == "lstm" else h0
-                states = RNN_FUNCTIONS[self.cell](layer_inputs, hx, params, True, 1, 0.0, self.training, False, True)[0]
+                states = CELLS[self.cell].function(layer_inputs, hx, params, True, 1, 0.0, self.training, False, True)[0]
                 directions.append(states.gather(1, reverse.expand_as(states)) if suffix else states)
             outputs = torch.cat(directions, dim=-1)
         return outputs * is_real.unsqueeze(-1)

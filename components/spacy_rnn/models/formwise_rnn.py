@@ -16,12 +16,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+from .cells import CELLS, cell_of
 
 
 class FormwiseRNN(nn.Module):
-    """The states of a batch_first nn.LSTM/GRU/RNN (`source`), with its first layer's input
-    projection computed on the distinct forms.
+    """The states of a batch_first nn.LSTM, nn.GRU or tanh nn.RNN (`source`), with its first
+    layer's input projection computed on the distinct forms.
 
     forward(form_inputs FloatTensor[U, D], form_index LongTensor[W, T], lengths LongTensor[W])
     -> FloatTensor[W, T, directions * H]: the states `source` gives over the packed windows whose
@@ -42,9 +42,7 @@ class FormwiseRNN(nn.Module):
         super().__init__()
         if not source.batch_first or not source.bias or getattr(source, "proj_size", 0):
             raise ValueError("FormwiseRNN copies batch_first recurrent layers with biases and no projection")
-        if source.mode not in GATES:
-            raise ValueError(f"FormwiseRNN cannot copy an RNN of mode {source.mode}")
-        self.cell = source.mode
+        self.cell = cell_of(source).name
         self.hidden_size = source.hidden_size
         self.directions = 1 + source.bidirectional
         suffixes = ("", "_reverse")[: self.directions]
@@ -54,10 +52,10 @@ class FormwiseRNN(nn.Module):
         }
         # b_hh is added to the input projection's bias, except for the GRU, whose reset gate
         # multiplies the candidate's b_hh.
-        fold_bias = self.cell != "GRU"
+        fold_bias = self.cell != "gru"
         if fold_bias:
             first["bias_ih"] = [b_ih + b_hh for b_ih, b_hh in zip(first["bias_ih"], first["bias_hh"])]
-        width = GATES[self.cell] * self.hidden_size
+        width = CELLS[self.cell].gates * self.hidden_size
         self.input_projection = nn.Linear(source.input_size, self.directions * width)
         self.recurrent = nn.ModuleList(nn.Linear(self.hidden_size, width, bias=not fold_bias) for _ in suffixes)
         with torch.no_grad():
@@ -75,7 +73,6 @@ class FormwiseRNN(nn.Module):
                 num_layers=source.num_layers - 1,
                 bidirectional=source.bidirectional,
                 batch_first=True,
-                **({"nonlinearity": source.nonlinearity} if isinstance(source, nn.RNN) else {}),
             )
             state = source.state_dict()
             self.upper.load_state_dict({
@@ -140,7 +137,7 @@ class FormwiseRNN(nn.Module):
         returned as hidden for GRU and RNN), from the gates' input part [B, G * H] and the
         direction's `recurrent` layer. torch's CPU tanh is several times slower than its sigmoid,
         so the LSTM computes it as 2 sigmoid(2x) - 1."""
-        if self.cell == "GRU":
+        if self.cell == "gru":
             from_hidden = recurrent(hidden).float()
             input_r, input_z, input_n = from_input.chunk(3, dim=1)
             hidden_r, hidden_z, hidden_n = from_hidden.chunk(3, dim=1)
@@ -152,18 +149,18 @@ class FormwiseRNN(nn.Module):
             gates = torch.addmm(from_input, hidden, recurrent.weight.t()).float()
         else:  # a quantised layer
             gates = from_input + recurrent(hidden).float()
-        if self.cell == "LSTM":
+        if self.cell == "lstm":
             input_gate, forget, output, candidate = torch.sigmoid(gates).split(self.hidden_size, dim=1)
             # f c + i tanh(x) = f c + 2 i sigmoid(2x) - i, the candidate's rows being doubled
             cell = torch.addcmul(forget * cell, input_gate, candidate, value=2).sub_(input_gate)
             return torch.addcmul(output.neg(), output, torch.sigmoid(cell * 2), value=2), cell
-        hidden = torch.tanh(gates) if self.cell == "RNN_TANH" else torch.relu(gates)
+        hidden = torch.tanh(gates)
         return hidden, hidden
 
     def reorder(self, rows: torch.Tensor) -> torch.Tensor:
         """A first-layer weight or bias [G * H, ...] in this module's gate order: for the LSTM,
         (input, forget, output, candidate) with the candidate's rows doubled; unchanged else."""
-        if self.cell != "LSTM":
+        if self.cell != "lstm":
             return rows
         input_gate, forget, candidate, output = rows.split(self.hidden_size)
         return torch.cat([input_gate, forget, output, 2 * candidate])

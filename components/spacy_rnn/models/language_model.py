@@ -6,7 +6,8 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from .encoder import RNN_CELLS, check_settings
+from .cells import CELLS
+from .encoder import check_settings
 from .registry import register_net
 from .regularisers import LockedDropout, State, check_rate, embedding_dropout, run_layers
 
@@ -74,7 +75,7 @@ class LanguageModelNet(nn.Module):
         dropout = LockedDropout if settings.locked_dropout else nn.Dropout
         self.embed = nn.Embedding(n_words, settings.embed_width)
         self.embed_dropout = dropout(settings.embed_dropout)
-        self.rnn = RNN_CELLS[settings.cell](
+        self.rnn = CELLS[settings.cell].module(
             settings.embed_width,
             settings.hidden_width,
             settings.depth,

@@ -6,8 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .crf import LinearChainCRF, Segments, segment_positions, tag_constraints
+from .batching import length_groups
+from .crf import LinearChainCRF, Segments, segment_positions
 from .registry import build_net, net_spec, register_net
+from .tag_schemes import ENTITY_PREFIXES, scheme_of, tag_constraints
 from .tagger import TaggerNet
 
 
@@ -124,11 +126,11 @@ class EntityTaggerNet(TaggerNet):
         """The CRF segments of each row's spans (start, end exclusive, label), in order: for a
         span to be an entity, U-X or B-X I-X... L-X (BILUO); B-X I-X... and not I-X next (BIO)."""
         index = {tag: i for i, tag in enumerate(self.tags)}
+        scheme = scheme_of(self.tags)
         labels = sorted({label for row_spans in spans for _, _, label in row_spans})
         label_ids = {label: k for k, label in enumerate(labels)}
         # Per label: the tags of an entity's first, middle, last and only token (BIO: B-X I-X I-X B-X).
-        roles = [[index[f"{prefix}-{label}"] for prefix in ("BILU" if f"U-{label}" in index else "BIIB")] for label in labels]
-        bio = [f"U-{label}" not in index for label in labels]
+        roles = [[index[f"{prefix}-{label}"] for prefix in ENTITY_PREFIXES[scheme]] for label in labels]
         flat = [(row, start, end, label_ids[label]) for row, row_spans in enumerate(spans) for start, end, label in row_spans]
         rows, firsts, ends, span_labels = torch.tensor(flat, dtype=torch.int64, device=device).reshape(-1, 4).T
         sizes = ends - firsts
@@ -136,18 +138,6 @@ class EntityTaggerNet(TaggerNet):
         owner, offsets = segment_positions(sizes)
         size = sizes[owner]
         role = torch.where(offsets == 0, torch.where(size == 1, 3, 0), torch.where(offsets == size - 1, 2, 1))
-        not_next = F.one_hot(span_roles[:, 1], len(self.tags)).bool()  # I-X, forbidden after BIO spans only
-        not_next &= torch.tensor(bio, device=device)[span_labels].unsqueeze(1)
+        # I-X, forbidden after BIO spans only
+        not_next = F.one_hot(span_roles[:, 1], len(self.tags)).bool() & (scheme == "BIO")
         return Segments(rows, firsts, sizes, span_roles[owner, role], not_next)
-
-
-def length_groups(lengths: List[int], max_cells: int) -> List[List[int]]:
-    """The indices of the non-empty rows, longest first, in groups of at most `max_cells`
-    padded positions (one row at least)."""
-    order = sorted((i for i, n in enumerate(lengths) if n), key=lambda i: -lengths[i])
-    groups = []
-    while order:
-        size = max(1, max_cells // lengths[order[0]])
-        groups.append(order[:size])
-        order = order[size:]
-    return groups

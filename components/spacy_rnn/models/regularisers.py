@@ -8,10 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoder import RNN_FUNCTIONS
+from .cells import cell_of
 
 State = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]  # (h, c) for an LSTM, h otherwise
-CELL_NAMES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn"}  # nn.RNNBase.mode -> RNN_FUNCTIONS
 
 
 def check_rate(name: str, p: float) -> None:
@@ -75,10 +74,11 @@ def run_layers(
     inputs FloatTensor[B, T, I]; state as nn.LSTM/GRU/RNN take it (None: zeros).
     Returns (outputs FloatTensor[B, T, H], state) as `rnn` does.
     """
-    cell = CELL_NAMES[rnn.mode]
+    cell = cell_of(rnn)
+    is_lstm = cell.name == "lstm"
     if state is None:
         zeros = inputs.new_zeros(rnn.num_layers, inputs.shape[0], rnn.hidden_size)
-        state = (zeros, zeros) if cell == "lstm" else zeros
+        state = (zeros, zeros) if is_lstm else zeros
     outputs, finals = inputs, []
     for layer in range(rnn.num_layers):
         if layer:
@@ -86,12 +86,12 @@ def run_layers(
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
         weights = [getattr(rnn, f"{name}_l{layer}") for name in names]
         weights[1] = drop_connect(weights[1], weight_dropout, rnn.training)
-        hx = tuple(s[layer : layer + 1] for s in state) if cell == "lstm" else state[layer : layer + 1]
+        hx = tuple(s[layer : layer + 1] for s in state) if is_lstm else state[layer : layer + 1]
         # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-        outputs, *final = RNN_FUNCTIONS[cell](outputs, hx, weights, True, 1, 0.0, rnn.training, False, True)
+        outputs, *final = cell.function(outputs, hx, weights, True, 1, 0.0, rnn.training, False, True)
         finals.append(final)
     final_state = [torch.cat(parts) for parts in zip(*finals)]
-    return outputs, tuple(final_state) if cell == "lstm" else final_state[0]
+    return outputs, tuple(final_state) if is_lstm else final_state[0]
 
 
 def activation_penalty(outputs: torch.Tensor, dropped: torch.Tensor, ar_alpha: float, tar_beta: float) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """What every torch-backed component shares: the training step, global gradient clipping,
 parameter averaging, the prediction batch limit kept in pipe.cfg, and the inference settings
 (precision, input projection: `spacy_rnn.inference`) applied when the component is loaded."""
-import math
 import pickle
 from collections import deque
 from pathlib import Path
@@ -18,21 +17,27 @@ from thinc.api import Model, Optimizer, xp2torch
 from thinc.util import convert_recursive, is_xp_array
 
 from ..encoders import EncoderSettingError, check_vectors
-from ..errors import EXPLODED_LOSS, damaged_file, diverged
+from ..errors import check_diverged, damaged_file
 from ..inference import check_settings, inference_copy
-from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net, round_weights, set_inference_net, set_weights_storage
+from ..layers import get_torch_net, round_weights, set_inference_net, set_max_batch_tokens, set_weights_storage
 
 IGNORE_INDEX = -100
+# Copies of cfg entries that pipelines saved by earlier versions kept in their model's attrs;
+# loading drops them (cfg is their one home).
+SAVED_COPIES = ("labels", "max_batch_tokens")
 
 
 class TorchPipe(TrainablePipe):
     """A TrainablePipe whose model is a `spacy_rnn.layers.TorchModel` (outputs are torch tensors).
 
-    Subclasses implement predict, set_annotations and get_loss(examples, outputs) ->
-    (loss, d_outputs). cfg["max_batch_tokens"] bounds the tokens of a prediction batch (memory,
-    not results); the model reads it from its attrs. Gradients are clipped to a global L2 norm of `cfg["max_grad_norm"]`
-    before the optimizer step. The norms before clipping of the last MAX_KEPT_NORMS steps are
-    kept in `grad_norms` (the training logger drains them into the training log).
+    Subclasses implement predict, set_annotations, get_loss(examples, outputs) -> (loss,
+    d_outputs) and `model_attrs`. The component's settings and labels live in cfg, as in spaCy's
+    components: `pass_settings` gives the model the settings it reads, `model_attrs` is what its
+    torch module is built from. cfg["max_batch_tokens"] (tagger, recognizer, classifier) bounds
+    the padded tokens of a prediction batch (memory, not results). Gradients are clipped to a
+    global L2 norm of `cfg["max_grad_norm"]` before the optimizer step. The norms before clipping
+    of the last MAX_KEPT_NORMS steps are kept in `grad_norms` (the training logger drains them
+    into the training log).
 
     A component given `precision` and `input_projection` (cfg; `spacy_rnn.inference`) predicts,
     once loaded (`from_disk`, `from_bytes`: what `spacy.load` calls), with an inference copy of
@@ -61,25 +66,26 @@ class TorchPipe(TrainablePipe):
         labels,
         max_grad_norm: float,
         scorer: Optional[Callable],
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_batch_tokens: Optional[int] = None,
         precision: Optional[str] = None,
         input_projection: Optional[str] = None,
         weights_storage: str = "float32",
     ):
         """labels: the empty label container of the subclass (filled by initialize).
-        precision, input_projection: the inference settings (`spacy_rnn.inference`; None: the
-        component is never converted). weights_storage: how the weights are saved."""
+        max_batch_tokens: the prediction batch limit of a token or doc model (None: the model
+        has none). precision, input_projection: the inference settings (`spacy_rnn.inference`;
+        None: the component is never converted). weights_storage: how the weights are saved."""
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
         self.cfg = {"labels": labels, "max_grad_norm": max_grad_norm, "weights_storage": weights_storage}
+        if max_batch_tokens is not None:
+            self.cfg["max_batch_tokens"] = max_batch_tokens
         try:
-            set_weights_storage(model, weights_storage)
+            self.pass_settings()
         except ValueError as err:
             raise ValueError(f"[{name}] {err}") from None
-        if "max_batch_tokens" in model.attrs:
-            self.cfg["max_batch_tokens"] = model.attrs["max_batch_tokens"] = max_batch_tokens
         if precision is not None:
             try:
                 check_settings(precision, input_projection)
@@ -104,8 +110,7 @@ class TorchPipe(TrainablePipe):
         loss = self.accumulate_gradients(examples)
         if loss is None:
             return losses
-        if not math.isfinite(loss) or loss > EXPLODED_LOSS:
-            self.stop_training(f"the loss is {loss:g}")
+        self.check_training(loss=loss)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -137,13 +142,11 @@ class TorchPipe(TrainablePipe):
         if not hasattr(self, "grad_norms"):
             self.grad_norms: Deque[float] = deque(maxlen=self.MAX_KEPT_NORMS)
         self.grad_norms.append(norm)
-        if not math.isfinite(norm):
-            self.stop_training(f"the gradient norm is {norm:g}")
+        self.check_training(grad_norm=norm)
         self.model.finish_update(sgd)
         self.n_updates = getattr(self, "n_updates", 0) + 1
         # Only trained weights can change: a frozen Transformer's 22M are not re-checked every step.
-        if not all(bool(torch.isfinite(param).all()) for param in net.parameters() if param.requires_grad):
-            self.stop_training("the weights became non-finite")
+        self.check_training(weights=(param for param in net.parameters() if param.requires_grad))
 
     def check_optimizer(self, sgd: Optimizer, net: torch.nn.Module) -> None:
         """Refuse (ValueError, before any weight changes; the pending gradients are dropped) an
@@ -166,9 +169,18 @@ class TorchPipe(TrainablePipe):
                         f"then nlp.update(examples, sgd=sgd)."
                     )
 
-    def stop_training(self, problem: str) -> None:
-        """Raise `TrainingDiverged`, naming the update step (counted from 1 for this component)."""
-        raise diverged(f"[{self.name}] ", getattr(self, "n_updates", 0) + 1, problem)
+    def check_training(self, **values) -> None:
+        """`check_diverged` (loss, grad_norm or weights) at this component's update step (counted
+        from 1): raises `TrainingDiverged` naming both."""
+        check_diverged(f"[{self.name}] ", getattr(self, "n_updates", 0) + 1, **values)
+
+    def pass_settings(self) -> None:
+        """Give the model the cfg settings it reads: how its weights are saved and its prediction
+        batch limit (`spacy_rnn.layers.set_weights_storage`, `set_max_batch_tokens`). Called when
+        the component is made, loaded or compacted."""
+        set_weights_storage(self.model, self.cfg["weights_storage"])
+        if "max_batch_tokens" in self.cfg:
+            set_max_batch_tokens(self.model, self.cfg["max_batch_tokens"])
 
     def from_disk(self, path, *, exclude=tuple()):
         """TrainablePipe.from_disk (cfg, then the weights), except that a damaged file (invalid
@@ -181,10 +193,20 @@ class TorchPipe(TrainablePipe):
             "model": self._load_weights,
         }
         util.from_disk(path, deserialize, exclude)
-        self.cfg.update(settings)
-        self.check_model(str(path))
-        self.apply_inference_settings()
+        self.finish_loading(settings, str(path))
         return self
+
+    def finish_loading(self, settings: Dict, source: str) -> None:
+        """After the saved cfg and weights are read: the config's `settings` go back over the
+        saved cfg, the model's copies of cfg entries (`SAVED_COPIES`) are dropped and the
+        settings passed to it, the weights are checked against cfg, and the inference copy is
+        made."""
+        self.cfg.update(settings)
+        for name in SAVED_COPIES:
+            self.model.attrs.pop(name, None)
+        self.pass_settings()
+        self.check_model(source)
+        self.apply_inference_settings()
 
     def config_settings(self) -> Dict:
         """The cfg entries the config decides when a saved component is loaded (prediction and
@@ -196,7 +218,7 @@ class TorchPipe(TrainablePipe):
         memory first so that the component predicts what it will after saving and loading; the
         inference copy is made again from the rounded weights."""
         self.cfg["weights_storage"] = "float16"
-        set_weights_storage(self.model, "float16")
+        self.pass_settings()
         round_weights(self.model)
         set_inference_net(self.model, None)
         self.apply_inference_settings()
@@ -234,9 +256,7 @@ class TorchPipe(TrainablePipe):
     def from_bytes(self, bytes_data, *, exclude=tuple()):
         settings = self.config_settings()
         super().from_bytes(bytes_data, exclude=exclude)
-        self.cfg.update(settings)
-        self.check_model("bytes")
-        self.apply_inference_settings()
+        self.finish_loading(settings, "bytes")
         return self
 
     def apply_inference_settings(self) -> None:
@@ -251,7 +271,8 @@ class TorchPipe(TrainablePipe):
 
     def check_model(self, source: str) -> None:
         """After loading: the weights are this component's (module class, finite values) and were
-        trained with its labels; otherwise a ValueError says what is wrong and what to do."""
+        built from what its labels give (`model_attrs`); otherwise a ValueError says what is
+        wrong and what to do."""
         where = f"[{self.name}] {source}"
         net = get_torch_net(self.model)
         if self.NET_CLASS and type(net).__name__ != self.NET_CLASS:
@@ -267,22 +288,18 @@ class TorchPipe(TrainablePipe):
                 check_vectors(self.vocab.vectors, self.model.attrs["vectors_width"], self.model.attrs.get("vectors_fingerprint", ""))
             except ValueError as err:
                 raise ValueError(f"{where}: {err}") from None
-        trained = self.model.attrs.get("labels")
-        if trained is not None and trained != self.label_data:
+        expected = self.model_attrs()
+        built = {name: self.model.attrs.get(name) for name in expected}
+        if built != expected:
             raise ValueError(
-                f"{where}: the component's labels {self.label_data} are not the labels its weights were trained "
-                f"with, {trained}: the cfg file was edited or belongs to another model; restore it."
-            )
-        expected = self.head_sizes()
-        if expected and expected != self.model.attrs.get("heads"):
-            raise ValueError(
-                f"{where}: the component's labels {self.label_data} need outputs {expected}, but its weights have "
-                f"{self.model.attrs['heads']}: the cfg file does not belong to these weights."
+                f"{where}: the component's labels {self.label_data} need a model built with {expected}, but its "
+                f"weights were built with {built}: the cfg file was edited or belongs to another model; restore it."
             )
 
-    def head_sizes(self) -> Dict[str, int]:
-        """{output: width} the component's labels need (what initialize gives the model); {} when
-        the component has no label-sized outputs."""
+    def model_attrs(self) -> Dict:
+        """What the torch module is built from, derived from cfg (labels and settings): the
+        model attrs that initialize and add_label give it, e.g. {"heads": {output: width}}; {}
+        when it is built from none."""
         return {}
 
     def use_params(self, params: Dict):
@@ -310,9 +327,8 @@ class TorchPipe(TrainablePipe):
 
     def fit_model(self, docs: List) -> None:
         """Fit the encoder's features (vocabularies, vectors) to the training docs and build the
-        torch module with the outputs the labels need (`head_sizes`)."""
-        self.model.attrs["heads"] = self.head_sizes()
-        self.model.attrs["labels"] = self.label_data
+        torch module from what the labels give (`model_attrs`)."""
+        self.model.attrs.update(self.model_attrs())
         try:
             self.model.initialize(X=(docs, self.vocab.vectors))
         except EncoderSettingError as err:

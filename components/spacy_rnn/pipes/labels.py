@@ -1,5 +1,5 @@
 """What the components' `add_label` share: append a label and, on a built model, grow its net and
-record the new labels and output sizes in the model's attrs (what `TorchPipe.check_model` compares)."""
+give the model what the labels now give (`TorchPipe.model_attrs`, what `check_model` compares)."""
 from typing import Callable, List
 
 from torch import nn
@@ -20,9 +20,9 @@ def missing_label_advice(pipe, label: str, call: str = "") -> str:
 
 def add_label(pipe, labels: List[str], label: str, grow: Callable[[nn.Module], None]) -> int:
     """Append label to labels (a list in pipe.cfg["labels"]): 1, or 0 when it is there already.
-    When the pipe's net is built, grow(net) adds its outputs, then the model's attrs["heads"]
-    and attrs["labels"] are updated from the pipe's head_sizes() and label_data, and predictions
-    use the grown module (an inference copy made at load has the old outputs)."""
+    When the pipe's net is built, grow(net) adds its outputs, then the model's attrs are updated
+    from the pipe's model_attrs(), and predictions use the grown module (an inference copy made
+    at load has the old outputs)."""
     if not isinstance(label, str) or not label.strip():
         raise ValueError(f"[{pipe.name}] a label must be a non-empty string, not {label!r}")
     if label in labels:
@@ -32,6 +32,5 @@ def add_label(pipe, labels: List[str], label: str, grow: Callable[[nn.Module], N
     if type(net) is not nn.Module:  # built
         grow(net)
         set_inference_net(pipe.model, None)
-        pipe.model.attrs["heads"] = pipe.head_sizes()
-        pipe.model.attrs["labels"] = pipe.label_data
+        pipe.model.attrs.update(pipe.model_attrs())
     return 1

@@ -1,5 +1,5 @@
 """`bilstm_crf_ner`: named entities (`doc.ents`) from a BiLSTM encoder and a linear-chain CRF."""
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 import torch
@@ -11,6 +11,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
+from ..models.tag_schemes import TAG_SCHEMES, entity_bounds, entity_tags, scheme_of, scheme_tag
 from .base import TorchPipe, loss_per_doc
 from .labels import add_label, missing_label_advice
 
@@ -26,7 +27,6 @@ crf = true
 )["model"]
 
 UNKNOWN_TAG = -1
-TAG_SCHEMES = ("BILUO", "BIO")
 
 
 @Language.factory(
@@ -61,7 +61,8 @@ def make_bilstm_crf_ner(
     scorer: Optional[Callable],
 ) -> "BiLSTMCRFEntityRecognizer":
     """tag_scheme: "BILUO" or "BIO" tags for the CRF; max_grad_norm: global gradient clipping;
-    max_batch_tokens: tokens per prediction batch and padded positions per Viterbi group;
+    max_batch_tokens: padded tokens per prediction batch (the CRF's groups of docs take as many
+    padded positions, `max_crf_cells`);
     confidences: set each predicted entity's probability, `ent._.confidence`; precision
     ("float32", "int8", "bf16") and input_projection ("form", "token"): how a loaded pipeline
     predicts (`spacy_rnn.inference`).
@@ -118,18 +119,13 @@ class EntityPredictions(list):
     confidences: Optional[List[List[float]]] = None
 
 
-def entity_tags(labels: Sequence[str], scheme: str) -> List[str]:
-    """"O" then the scheme's prefixes for each label: O, B-X, I-X, L-X, U-X, B-Y, ... (BILUO)."""
-    prefixes = "BILU" if scheme == "BILUO" else "BI"
-    return ["O"] + [f"{prefix}-{label}" for label in labels for prefix in prefixes]
-
-
 class BiLSTMCRFEntityRecognizer(TorchPipe):
     """Tags each token with O / B-X / I-X (/ L-X / U-X) and reads entities off the tags.
 
     The CRF runs over whole docs (the encoder reads them in bounded windows). Decoding can only
     produce valid tag sequences, and whitespace tokens are always "O" (as in spaCy's own NER).
-    cfg["labels"] are the entity types, cfg["tag_scheme"] the tags' scheme. Tokens whose gold
+    cfg["labels"] are the entity types, cfg["tag_scheme"] the tags' scheme; the model's tags
+    (attrs["tags"]) are the ones they give (`spacy_rnn.models.tag_schemes`). Tokens whose gold
     tag is missing are marginalised out of the CRF likelihood (left out of the softmax loss).
     Entities already in doc.ents (e.g. from an entity_ruler before the recognizer) are kept and
     the model predicts around them; every other token outside the predicted entities becomes "O".
@@ -181,11 +177,17 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         return self.model.attrs["tags"]
 
     @property
-    def tag_scheme(self) -> str:
-        """The scheme of the model's tags (of cfg["tag_scheme"] before initialization)."""
+    def max_crf_cells(self) -> int:
+        """The most padded positions (docs x the longest) the CRF decodes or scores together:
+        cfg["max_batch_tokens"], so its tables take no more memory than the encoder's batches."""
+        return self.cfg["max_batch_tokens"]
+
+    def finish_loading(self, settings: Dict, source: str) -> None:
+        """`TorchPipe.finish_loading`, with cfg["tag_scheme"] the scheme of the saved tags: a
+        pipeline saved before the scheme was a setting of the component has the config's default."""
         if self.tags:
-            return "BILUO" if any(tag[:2] in ("L-", "U-") for tag in self.tags) else "BIO"
-        return self.cfg["tag_scheme"]
+            self.cfg["tag_scheme"] = scheme_of(self.tags)
+        super().finish_loading(settings, source)
 
     def initialize(
         self,
@@ -205,23 +207,18 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
                 f"labels were given."
             )
         self.cfg["labels"] = list(labels)
-        self.model.attrs["tags"] = entity_tags(labels, self.cfg["tag_scheme"])
         self.fit_model(docs)
 
-    def head_sizes(self) -> Dict[str, int]:
-        return {"tags": len(entity_tags(self.cfg["labels"], self.tag_scheme))}
+    def model_attrs(self) -> Dict:
+        tags = entity_tags(self.cfg["labels"], self.cfg["tag_scheme"])
+        return {"heads": {"tags": len(tags)}, "tags": tags}
 
     def add_label(self, label: str) -> int:
         """Add an entity type: 1 if new, else 0. On a trained model its tags are appended and the
         net grows (`EntityTaggerNet.add_tags`: old weights kept, the new tags win nothing until
         trained); train it with a new optimizer (`nlp.resume_training(sgd=nlp.create_optimizer())`)."""
-        new_tags = entity_tags([label], self.tag_scheme)[1:]
-
-        def grow(net) -> None:
-            net.add_tags(new_tags)
-            self.model.attrs["tags"] = self.tags + new_tags
-
-        return add_label(self, self.cfg["labels"], label, grow)
+        new_tags = entity_tags([label], self.cfg["tag_scheme"])[1:]
+        return add_label(self, self.cfg["labels"], label, lambda net: net.add_tags(new_tags))
 
     def predict(self, docs: Iterable[Doc]) -> EntityPredictions:
         """Tag ids for each doc (int arrays, one per doc): the best valid tag sequence, with
@@ -232,13 +229,13 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         if self.cfg.get("confidences", True):
             spans = [self.tag_spans(ids) for ids in predictions]
             net = get_torch_net(self.model)
-            predictions.confidences = net.span_probabilities(emissions, self._outside(docs), spans, self.cfg["max_batch_tokens"])
+            predictions.confidences = net.span_probabilities(emissions, self._outside(docs), spans, self.max_crf_cells)
         return predictions
 
     def decode(self, docs: List[Doc], emissions: List[torch.Tensor]) -> List[numpy.ndarray]:
         """The best valid tag sequence of each doc given its emission scores FloatTensor[len(doc),
         n_tags]; whitespace tokens and the tokens of entities already in doc.ents get "O"."""
-        best = get_torch_net(self.model).decode(emissions, self._outside(docs), self.cfg["max_batch_tokens"])
+        best = get_torch_net(self.model).decode(emissions, self._outside(docs), self.max_crf_cells)
         return [tags.numpy() for tags in best]
 
     def _outside(self, docs: List[Doc]) -> List[torch.Tensor]:
@@ -254,14 +251,8 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
 
     def tag_spans(self, tag_ids: numpy.ndarray) -> List[Tuple[int, int, str]]:
         """The entities (start, end exclusive, label) of a valid tag sequence (what `decode`
-        gives): U-X, or B-X I-X... L-X (BILUO); B-X I-X... up to the next tag that is not I (BIO)."""
-        kinds = self.tag_kinds[tag_ids]
-        starts = numpy.flatnonzero((kinds == "B") | (kinds == "U"))
-        if self.tag_scheme == "BILUO":
-            ends = numpy.flatnonzero((kinds == "L") | (kinds == "U")) + 1
-        else:
-            inside = (kinds == "B") | (kinds == "I")
-            ends = numpy.flatnonzero(inside & numpy.append(kinds[1:] != "I", True)) + 1
+        gives; `spacy_rnn.models.tag_schemes.entity_bounds`)."""
+        starts, ends = entity_bounds(self.tag_kinds[tag_ids], self.cfg["tag_scheme"])
         return [(start, end, self.tags[tag_ids[start]][2:]) for start, end in zip(starts.tolist(), ends.tolist())]
 
     @property
@@ -295,12 +286,12 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
     def _gold_tag_ids(self, eg: Example) -> numpy.ndarray:
         """Gold tag id per predicted token; UNKNOWN_TAG where the annotation is missing."""
         tag_index = {tag: i for i, tag in enumerate(self.tags)}
+        scheme = self.cfg["tag_scheme"]
         ids = numpy.full((len(eg.predicted),), UNKNOWN_TAG, dtype="int64")
         for i, tag in enumerate(eg.get_aligned_ner()):
             if tag is None or tag == "-":
                 continue
-            if self.tag_scheme == "BIO":
-                tag = {"U": "B", "L": "I"}.get(tag[0], tag[0]) + tag[1:]
+            tag = scheme_tag(tag, scheme)
             if tag not in tag_index:
                 label = tag.split("-", 1)[-1]
                 raise ValueError(

@@ -228,8 +228,8 @@ class BiLSTMTagger(TorchPipe):
             )
         self.fit_model(docs)
 
-    def head_sizes(self) -> Dict[str, int]:
-        return {head: len(self.cfg["labels"][head]) for head in self.heads}
+    def model_attrs(self) -> Dict:
+        return {"heads": {head: len(self.cfg["labels"][head]) for head in self.heads}}
 
     def add_label(self, label: str, head: str = "pos") -> int:
         """Add a label to a head ("pos": a Universal POS tag, or "tag"): 1 if new, else 0. On a

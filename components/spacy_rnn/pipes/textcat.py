@@ -189,8 +189,8 @@ class LSTMTextCategorizer(TorchPipe):
         self.cfg["labels"] = list(labels)
         self.fit_model(docs)
 
-    def head_sizes(self) -> Dict[str, int]:
-        return {"cats": len(self.cfg["labels"])}
+    def model_attrs(self) -> Dict:
+        return {"heads": {"cats": len(self.cfg["labels"])}}
 
     def add_label(self, label: str) -> int:
         """Add a class: 1 if new, else 0. On a trained model the output layer grows (old rows

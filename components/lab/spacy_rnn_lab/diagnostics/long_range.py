@@ -7,9 +7,11 @@ from typing import Dict, Sequence
 
 import torch
 
+from spacy_rnn.models.cells import CELLS
+
 from .output import new_figure, save, seed_everything
 from .tasks import (
-    ADDING_BASELINE_MSE, CELL_NAMES, SequenceModel, TrainingSettings, adding_batch, adding_loss, copy_accuracy,
+    ADDING_BASELINE_MSE, SequenceModel, TrainingSettings, adding_batch, adding_loss, copy_accuracy,
     copy_batch, copy_loss, train_sequence_model,
 )
 
@@ -68,7 +70,7 @@ def run(
         for cell, cell_runs in runs.items():
             for i, one in enumerate(cell_runs):
                 ax.plot([p["step"] for p in one["curve"]], [max(p["score"], 1e-4) for p in one["curve"]],
-                        color=colors.get(cell), alpha=0.8, label=CELL_NAMES[cell] if i == 0 else None)
+                        color=colors.get(cell), alpha=0.8, label=CELLS[cell].title if i == 0 else None)
         if ylabel == "held-out MSE":  # log scale: solving is a drop by more than an order of magnitude
             ax.set_yscale("log")
             ax.axhline(ADDING_BASELINE_MSE, color="grey", linestyle=":", label="answer 1 (1/6)")
@@ -87,7 +89,7 @@ def steps_table(results: Dict) -> str:
     """A markdown table of the updates to solve each task, one column per cell ("-" = not
     solved within max_steps), from `run`'s results."""
     cells = list(results["copy"]["runs"])
-    header = "| task | " + " | ".join(CELL_NAMES[c] for c in cells) + " |\n|---|" + "---|" * len(cells) + "\n"
+    header = "| task | " + " | ".join(CELLS[c].title for c in cells) + " |\n|---|" + "---|" * len(cells) + "\n"
     rows = [(f"adding, T = {n}", runs) for n, runs in results["adding"].items()]
     rows.append((f"copy, delay {results['copy']['delay']}", results["copy"]["runs"]))
     lines = []

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from .tasks import CELL_NAMES
+from spacy_rnn.models.cells import CELLS
 
 COMMANDS = "python -m spacy_rnn"
 
@@ -13,7 +13,7 @@ COMMANDS = "python -m spacy_rnn"
 def _vanishing(r: Dict) -> List[str]:
     rows = ["| cell | decay factor per step, at init | after training | updates | held-out MSE |", "|---|---|---|---|---|"]
     for cell, e in r["cells"].items():
-        rows.append(f"| {CELL_NAMES[cell]} | {e['fit']['init']['factor_per_step']:.3f} | {e['fit']['trained']['factor_per_step']:.3f} "
+        rows.append(f"| {CELLS[cell].title} | {e['fit']['init']['factor_per_step']:.3f} | {e['fit']['trained']['factor_per_step']:.3f} "
                     f"| {e.get('updates', r['train_steps'])} | {e['held_out_mse']:.4f} |")
     return [
         f"Adding problem, T = {r['length']}, {r['hidden_width']} units per cell, seed {r['seed']}; "
@@ -32,7 +32,7 @@ def _decay_summary(r: Dict) -> str:
         for cell, e in r["cells"].items():
             factor = e["fit"][when]["factor_per_step"]
             over = factor ** 50
-            parts.append(f"{CELL_NAMES[cell]} x{factor:.3f} per step ({over:.1e} over 50 steps)")
+            parts.append(f"{CELLS[cell].title} x{factor:.3f} per step ({over:.1e} over 50 steps)")
         return "; ".join(parts)
 
     init = [e["fit"]["init"]["factor_per_step"] for e in r["cells"].values()]
@@ -100,9 +100,9 @@ def _solved_summary(r: Dict) -> str:
     parts = []
     for cell in r["copy"]["runs"]:
         counts = [f"{sum(x['steps_to_solve'] is not None for x in runs[cell])}/{len(runs[cell])} {name}" for name, runs in tasks]
-        parts.append(f"{CELL_NAMES[cell]} solved " + ", ".join(counts))
+        parts.append(f"{CELLS[cell].title} solved " + ", ".join(counts))
     best = {cell: max(1 - p["score"] for x in runs for p in x["curve"]) for cell, runs in r["copy"]["runs"].items()}
-    copy = ", ".join(f"{CELL_NAMES[c]} {v:.0%}" for c, v in best.items())
+    copy = ", ".join(f"{CELLS[c].title} {v:.0%}" for c, v in best.items())
     return "; ".join(parts) + f". Best copy recall accuracy reached: {copy} (chance {1 / r['copy']['n_symbols']:.0%})."
 
 

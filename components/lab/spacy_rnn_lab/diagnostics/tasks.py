@@ -18,11 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spacy_rnn.errors import diverged
-from spacy_rnn.models.encoder import RNN_CELLS
+from spacy_rnn.errors import check_diverged
+from spacy_rnn.models.cells import CELLS
 
 ADDING_BASELINE_MSE = 1 / 6
-CELL_NAMES = {"rnn": "tanh RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
 def adding_batch(batch_size: int, length: int, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +64,7 @@ class SequenceModel(nn.Module):
     def __init__(self, cell: str, n_inputs: int, hidden_width: int, n_outputs: int):
         super().__init__()
         self.cell = cell
-        self.rnn = RNN_CELLS[cell](n_inputs, hidden_width, batch_first=True)
+        self.rnn = CELLS[cell].module(n_inputs, hidden_width, batch_first=True)
         self.readout = nn.Linear(hidden_width, n_outputs)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -133,9 +132,8 @@ def train_sequence_model(
         loss.backward()
         norm = float(nn.utils.clip_grad_norm_(model.parameters(), settings.clip or math.inf))
         value = loss.item()
-        if not (math.isfinite(value) and math.isfinite(norm)):
-            what = f"the loss is {value}" if not math.isfinite(value) else f"the gradient norm is {norm}"
-            raise diverged("", step, f"{what}; last good checkpoint: {last_good}")
+        # No loss is too large here: the exploding-gradient diagnostic watches the loss grow.
+        check_diverged("", step, loss=value, grad_norm=norm, max_loss=math.inf, note=f"; last good checkpoint: {last_good}")
         optimizer.step()
         if step % settings.eval_every == 0 or step == settings.steps:
             model.eval()

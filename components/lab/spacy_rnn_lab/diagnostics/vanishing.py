@@ -9,8 +9,10 @@ import numpy
 import torch
 from torch import nn
 
+from spacy_rnn.models.cells import CELLS
+
 from .output import new_figure, save, seed_everything
-from .tasks import CELL_NAMES, SequenceModel, TrainingSettings, adding_batch, adding_loss, train_sequence_model
+from .tasks import SequenceModel, TrainingSettings, adding_batch, adding_loss, train_sequence_model
 
 Step = Callable[[torch.Tensor, object], Tuple[torch.Tensor, object]]
 
@@ -91,7 +93,7 @@ def run(
         for cell, entry in results["cells"].items():
             norms = entry[when]
             factor = entry["fit"][when]["factor_per_step"]
-            label = f"{CELL_NAMES[cell]}: x{factor:.3f}/step"
+            label = f"{CELLS[cell].title}: x{factor:.3f}/step"
             if when == "trained":
                 label += f" ({entry['updates']} updates, MSE {entry['held_out_mse']:.3f})"
             ax.semilogy(range(len(norms))[::-1], norms, label=label)
