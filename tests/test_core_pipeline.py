@@ -15,7 +15,7 @@ from spacy_rnn.cli import app
 from spacy_rnn_lab.cli import app as lab_app
 from spacy_rnn_lab.benchmark import SurprisalsRead, cpu_line, cpu_record
 from spacy_rnn_lab.core_report import READ_STAGE, SCORES, component_speed, core_markdown, core_speed, package_meta, score_rows
-from spacy_rnn.pipes.lm import LM_VALUES, LMValues, PendingLMValues
+from spacy_rnn.pipes.lm_values import LM_VALUES, LMValues, PendingLMValues
 
 from helpers import ROOT, project_scripts
 from lm_helpers import lm_examples, make_lm_nlp

@@ -20,7 +20,7 @@ from spacy_rnn.layers import get_torch_net
 from spacy_rnn.lm.step import train_step
 from spacy_rnn.lm.vocab import EOS, UNK, Normalizer, Vocabulary
 from spacy_rnn.models.language_model import LanguageModelSettings
-from spacy_rnn.pipes.lm import LM_VALUES, LMValues, PendingLMValues
+from spacy_rnn.pipes.lm_values import LM_VALUES, LMValues, PendingLMValues
 
 from lm_helpers import CORPUS, by_hand_log_probs, lm_examples, make_lm_nlp, make_net
 
