@@ -17,10 +17,12 @@ from helpers import (
     textcat_examples, train_ner, train_tagger, train_textcat,
 )
 from spacy_rnn_lab.benchmark import (
-    ARM_FLAGS, X86_FLAGS, Variant, accuracy, cpu_line, cpu_record, entity_agreement, input_projection_share, load_ours,
-    loaded_variant, make_variants, peer_check, profile_stages, read_texts, repeat_texts, summarize_runs, thread_settings,
-    torch_threads, write_benchmark_report,
+    Variant, accuracy, entity_agreement, load_ours, loaded_variant, make_variants, peer_check, read_texts, repeat_texts,
+    summarize_runs,
 )
+from spacy_rnn_lab.benchmark_report import write_benchmark_report
+from spacy_rnn_lab.machine import ARM_FLAGS, X86_FLAGS, cpu_line, cpu_record, thread_settings, torch_threads
+from spacy_rnn_lab.profiler import input_projection_share, profile_stages
 from spacy_rnn.inference import applied_settings
 from spacy_rnn.precision import bf16_supported
 from spacy_rnn.layers import get_inference_net, get_torch_net

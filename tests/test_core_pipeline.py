@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from spacy_rnn.cli import app
 from spacy_rnn_lab.cli import app as lab_app
-from spacy_rnn_lab.benchmark import SurprisalsRead, cpu_line, cpu_record
+from spacy_rnn_lab.benchmark import SurprisalsRead
+from spacy_rnn_lab.machine import cpu_line, cpu_record
 from spacy_rnn_lab.core_report import READ_STAGE, SCORES, component_speed, core_markdown, core_speed, package_meta, score_rows
 from spacy_rnn.pipes.lm_values import LM_VALUES, LMValues, PendingLMValues
 

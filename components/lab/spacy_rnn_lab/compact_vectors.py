@@ -15,7 +15,7 @@ import numpy
 from spacy.vectors import Vectors
 from thinc.util import to_numpy
 
-from spacy_rnn.vectors_storage import INT8_FILE, SCALES_FILE, Int8Vectors, compact_pipeline_vectors, quantization_errors
+from spacy_rnn.vectors_storage import INT8_FILE, SCALES_FILE, Int8Vectors, compact_pipeline_vectors
 from spacy_rnn.evaluation.reports import machine_info, markdown_table, write_json
 
 MiB = 2**20

@@ -11,7 +11,7 @@ Speed (`core_speed`), in one run on the same texts, one thread each, alternating
 lazy: nothing read, so it only records token streams), (b) the same reading every token's
 `token._.surprisal` after each doc (the language model runs), (c) the peer's whole pipeline as
 `spacy.load` gives it; words/s of each and the ratios of (a) and (b) to (c), with the CPU
-(`benchmark.cpu_record`). Seconds per stage come from one more pass (`component_speed`). Memory:
+(`machine.cpu_record`). Seconds per stage come from one more pass (`component_speed`). Memory:
 the peak processing one huge text as loaded, then the peak once every surprisal was read.
 """
 from pathlib import Path
@@ -19,11 +19,11 @@ from typing import Dict, List, Optional, Sequence
 
 import srsly
 
-from .benchmark import (
-    StageTimer, SurprisalsRead, _ops_name, _threads_line, cpu_line, cpu_record, language_models, read_surprisals,
-    summarize_runs, thread_settings, timed_runs, torch_threads,
-)
 from spacy_rnn.evaluation.reports import directory_mib, machine_info, markdown_table, write_json
+
+from .benchmark import SurprisalsRead, language_models, read_surprisals, summarize_runs, timed_runs
+from .machine import cpu_line, cpu_record, ops_name, thread_settings, threads_line, torch_threads
+from .profiler import StageTimer
 
 # (task, metric, report file, score key with {split}, splits as (label, name in the key), higher is better)
 SCORES = (
@@ -126,7 +126,7 @@ def core_speed(nlp, peer: str, texts: Sequence[str], repeats: int = 3, batch_siz
         stages = component_speed(nlp, texts, batch_size)
     return {
         "components": nlp.pipe_names, "language_models": lms, "peer": peer, "peer_components": peer_nlp.pipe_names,
-        "peer_disabled": list(peer_nlp.disabled), "peer_ops": _ops_name(), "ours_threads": threads,
+        "peer_disabled": list(peer_nlp.disabled), "peer_ops": ops_name(), "ours_threads": threads,
         "repeats": repeats, "cpu": cpu_record(), **stages, **summarize_runs(runs),
     }
 
@@ -264,7 +264,7 @@ def _speed_lines(speed: Dict) -> List[str]:
         f"{ratio['as_loaded']:.2f}×; (b) reading every token's surprisal {wps['surprisals_read']:,} words/s, "
         f"{ratio['surprisals_read']:.2f}×** ({cpu}). `nlp.pipe` over {speed['n_texts']:,} texts ({speed['n_words']:,} words), "
         f"batch size {speed['batch_size']}, tokenizer included; the three in one run on the same texts, alternating runs, "
-        f"best of {speed['repeats']}. Ours: {_threads_line(speed['ours_threads'])}; {peer}: one process, thinc "
+        f"best of {speed['repeats']}. Ours: {threads_line(speed['ours_threads'])}; {peer}: one process, thinc "
         f"{speed['peer_ops']} (spaCy's CPU pipeline is single-threaded).",
         "",
         markdown_table(["pipeline", "components", "words/s", "ratio to (c)"], rows),

@@ -2,7 +2,7 @@
 check-gpu: every component trained on a GPU, then loaded on the CPU and compared."""
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 

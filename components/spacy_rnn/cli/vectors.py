@@ -3,7 +3,7 @@ word embeddings) stored in a spaCy pipeline for the encoder's frozen vector feat
 compact-vectors: a saved pipeline's vectors stored as int8 rows (spacy_rnn.vectors_storage);
 compact-weights: a saved pipeline's component weights stored as float16."""
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 

@@ -34,10 +34,11 @@ def benchmark_speed_cmd(
     text as loaded. Every speed figure names the CPU and its int8/bf16 flags."""
     from tqdm import tqdm
 
-    from ..benchmark import (
-        accuracy, load_ours, loaded_variant, long_text, make_variants, peak_memory, profile_stages, read_texts,
-        speed_benchmark, torch_threads, write_benchmark_report,
-    )
+    from ..benchmark import accuracy, load_ours, loaded_variant, make_variants, read_texts, speed_benchmark
+    from ..benchmark_report import write_benchmark_report
+    from ..machine import torch_threads
+    from ..memory import long_text, peak_memory
+    from ..profiler import profile_stages
     from spacy_rnn.inference import INPUT_PROJECTIONS, PRECISIONS, int8_unavailable
     from spacy_rnn.precision import bf16_supported
 

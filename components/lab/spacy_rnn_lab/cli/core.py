@@ -92,7 +92,9 @@ def core_report_cmd(
 
     from spacy_rnn.evaluation.reports import directory_mib, write_json
 
-    from ..benchmark import cpu_line, long_text, peak_memory, read_surprisals
+    from ..benchmark import read_surprisals
+    from ..machine import cpu_line
+    from ..memory import long_text, peak_memory
     from ..core_report import core_speed, package_meta, score_rows, size_parts, write_core_report
 
     try:
