@@ -52,18 +52,6 @@ CHECKS = {
     ),
 }
 
-CPU_PREDICT_SCRIPT = """
-import json, sys
-import torch
-assert not torch.cuda.is_available(), "the CPU process must not see a GPU"
-import spacy
-from spacy_rnn_lab.gpu_check import predictions
-nlp = spacy.load(sys.argv[1])
-texts = json.loads(open(sys.argv[2], encoding="utf8").read())
-print(json.dumps([predictions(doc) for doc in nlp.pipe(texts, batch_size=64)]))
-"""
-
-
 def predictions(doc) -> Dict:
     """What a pipeline predicted for a doc: coarse and fine tags, entities, categories, and the
     language model's perplexity where a component set them."""
@@ -123,7 +111,7 @@ def cpu_predictions(model_dir: Path, texts: List[str], work_dir: Path) -> List[D
     texts_path.write_text(json.dumps(texts), encoding="utf8")
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     done = subprocess.run(
-        [sys.executable, "-c", CPU_PREDICT_SCRIPT, str(model_dir), str(texts_path)], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "spacy_rnn_lab.gpu_check", str(model_dir), str(texts_path)], env=env, capture_output=True, text=True
     )
     if done.returncode != 0:
         raise RuntimeError(f"loading {model_dir} on the CPU failed:\n{done.stderr[-3000:]}")
@@ -261,3 +249,19 @@ def write_gpu_check_report(report: Dict, output_dir: Path) -> None:
         "",
     ]
     (output_dir / "gpu_check.md").write_text("\n".join(text), encoding="utf-8")
+
+
+def print_cpu_predictions(model_dir: str, texts_path: str) -> None:
+    """What `cpu_predictions` runs in its fresh process (`python -m spacy_rnn_lab.gpu_check MODEL
+    TEXTS.json`): one JSON line with the predictions of each text."""
+    import spacy
+    import torch
+
+    assert not torch.cuda.is_available(), "the CPU process must not see a GPU"
+    nlp = spacy.load(model_dir)
+    texts = json.loads(Path(texts_path).read_text(encoding="utf8"))
+    print(json.dumps([predictions(doc) for doc in nlp.pipe(texts, batch_size=64)]))
+
+
+if __name__ == "__main__":
+    print_cpu_predictions(*sys.argv[1:3])
