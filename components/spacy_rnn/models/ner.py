@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .crf import LinearChainCRF, Segments, segment_positions, tag_constraints
+from .encoder_contract import TokenEncoder
 from .registry import build_net, net_spec, register_net
 from .tagger import TaggerNet
 
@@ -29,7 +30,7 @@ class EntityTaggerNet(TaggerNet):
     scores at zero (the softmax-only ablation: token cross-entropy, constrained argmax).
     """
 
-    def __init__(self, encoder: nn.Module, tags: List[str], crf: bool = True):
+    def __init__(self, encoder: TokenEncoder, tags: List[str], crf: bool = True):
         super().__init__(encoder, heads={"tags": len(tags)})
         self.tags = list(tags)
         self.use_crf = crf

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoder import RNN_FUNCTIONS
+from .encoder import run_rnn_layer
 
 State = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]  # (h, c) for an LSTM, h otherwise
-CELL_NAMES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn"}  # nn.RNNBase.mode -> RNN_FUNCTIONS
+CELL_NAMES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn"}  # nn.RNNBase.mode -> run_rnn_layer's cell
 
 
 def check_rate(name: str, p: float) -> None:
@@ -87,8 +87,7 @@ def run_layers(
         weights = [getattr(rnn, f"{name}_l{layer}") for name in names]
         weights[1] = drop_connect(weights[1], weight_dropout, rnn.training)
         hx = tuple(s[layer : layer + 1] for s in state) if cell == "lstm" else state[layer : layer + 1]
-        # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-        outputs, *final = RNN_FUNCTIONS[cell](outputs, hx, weights, True, 1, 0.0, rnn.training, False, True)
+        outputs, *final = run_rnn_layer(cell, outputs, hx, weights, rnn.training)
         finals.append(final)
     final_state = [torch.cat(parts) for parts in zip(*finals)]
     return outputs, tuple(final_state) if cell == "lstm" else final_state[0]

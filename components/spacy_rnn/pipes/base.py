@@ -17,10 +17,12 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, xp2torch
 from thinc.util import convert_recursive, is_xp_array
 
-from ..encoders import EncoderSettingError, check_vectors
+from ..encoder_contract import EncoderSettingError
 from ..errors import EXPLODED_LOSS, damaged_file, diverged
 from ..inference import check_settings, inference_copy
-from ..layers import DEFAULT_MAX_BATCH_TOKENS, get_torch_net, round_weights, set_inference_net, set_weights_storage
+from ..layers import (
+    DEFAULT_MAX_BATCH_TOKENS, check_encoder_vectors, get_torch_net, round_weights, set_inference_net, set_weights_storage,
+)
 
 IGNORE_INDEX = -100
 
@@ -262,11 +264,10 @@ class TorchPipe(TrainablePipe):
             )
         if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
             raise ValueError(f"{where}: the weights contain NaN or infinite values (training diverged); retrain.")
-        if self.model.attrs.get("vectors_width"):
-            try:
-                check_vectors(self.vocab.vectors, self.model.attrs["vectors_width"], self.model.attrs.get("vectors_fingerprint", ""))
-            except ValueError as err:
-                raise ValueError(f"{where}: {err}") from None
+        try:
+            check_encoder_vectors(self.model, self.vocab.vectors)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
         trained = self.model.attrs.get("labels")
         if trained is not None and trained != self.label_data:
             raise ValueError(
