@@ -228,7 +228,7 @@ def serialize_net(net: nn.Module, storage: str = "float32") -> bytes:
 def deserialize_net(_placeholder: nn.Module, data: bytes, device: torch.device) -> nn.Module:
     """Rebuild the module from its saved net_spec, check the weights' checksum, then load
     tensors only (float16-stored ones into the module's float32 tensors)."""
-    msg = upgrade_legacy_msg(srsly.msgpack_loads(data))
+    msg = with_packed_setting(upgrade_legacy_msg(srsly.msgpack_loads(data)))
     if "sha256" in msg and hashlib.sha256(msg["state"]).hexdigest() != msg["sha256"]:
         raise ValueError(
             f"The {msg['net']} weights are corrupt (their sha256 checksum does not match): the model file "
@@ -240,26 +240,31 @@ def deserialize_net(_placeholder: nn.Module, data: bytes, device: torch.device) 
     return net.to(device)
 
 
-# Where the recurrent encoders' hparams keep their `RNNEncoderSettings` (see upgrade_legacy_msg).
+def upgrade_legacy_msg(msg: Dict) -> Dict:
+    """Modules saved before the encoder became a module of its own (format 1) kept the encoder's
+    constructor arguments flat in hparams["encoder"]; give them the RNNEncoder's net_spec."""
+    encoder = msg["hparams"].get("encoder")
+    if msg.get("format", 1) >= SERIALIZATION_FORMAT or encoder is None:
+        return msg
+    sizes = ("n_words", "n_chars", "vectors_width")
+    settings = {key: value for key, value in encoder.items() if key not in sizes}
+    spec = {"net": "RNNEncoder", "hparams": {"settings": settings, **{key: encoder[key] for key in sizes}}}
+    return {**msg, "hparams": {**msg["hparams"], "encoder": spec}}
+
+
+# Where the recurrent encoders' hparams keep their `RNNEncoderSettings` (see `with_packed_setting`).
 RECURRENT_SETTINGS = {"RNNEncoder": "settings", "RNNOverTransformer": "rnn_settings"}
 
 
-def upgrade_legacy_msg(msg: Dict) -> Dict:
-    """Modules saved before the encoder became a module of its own (format 1) kept the encoder's
-    constructor arguments flat in hparams["encoder"]; give them the RNNEncoder's net_spec. A text
-    classifier saved before `packed` was a setting of the recurrent encoders had them run
-    unpacked: its encoder's settings get packed = False."""
+def with_packed_setting(msg: Dict) -> Dict:
+    """A text classifier saved before `packed` was a setting of the recurrent encoders had its
+    encoder run unpacked: its encoder's settings get packed = False. Other modules unchanged."""
     encoder = msg["hparams"].get("encoder")
-    if encoder is None:
+    key = RECURRENT_SETTINGS.get(encoder["net"]) if encoder else None
+    if msg["net"] != "TextClassifierNet" or key is None or "packed" in encoder["hparams"][key]:
         return msg
-    if msg.get("format", 1) < SERIALIZATION_FORMAT:
-        sizes = ("n_words", "n_chars", "vectors_width")
-        settings = {key: value for key, value in encoder.items() if key not in sizes}
-        encoder = {"net": "RNNEncoder", "hparams": {"settings": settings, **{key: encoder[key] for key in sizes}}}
-    key = RECURRENT_SETTINGS.get(encoder["net"])
-    if msg["net"] == "TextClassifierNet" and key and "packed" not in encoder["hparams"][key]:
-        hparams = encoder["hparams"]
-        encoder = {**encoder, "hparams": {**hparams, key: {**hparams[key], "packed": False}}}
+    hparams = encoder["hparams"]
+    encoder = {**encoder, "hparams": {**hparams, key: {**hparams[key], "packed": False}}}
     return {**msg, "hparams": {**msg["hparams"], "encoder": encoder}}
 
 
