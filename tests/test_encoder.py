@@ -13,6 +13,7 @@ from spacy.tokens import Doc
 from spacy_rnn.featurize import doc_windows
 from spacy_rnn.layers import SERIALIZATION_FORMAT, deserialize_net, serialize_net
 from spacy_rnn.models.cells import CELLS, cell_of
+from spacy_rnn.models.classifier import TextClassifierNet
 from spacy_rnn.models.encoder import CharCNN, RNNEncoder, RNNEncoderSettings, SequenceBatch
 from spacy_rnn.models.tagger import TaggerNet
 from spacy_rnn.pipes.base import IGNORE_INDEX, softmax_cross_entropy
@@ -187,13 +188,34 @@ def test_unknown_module_names_are_refused():
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("bidirectional", [True, False])
 def test_padded_run_equals_packed_run(cell, bidirectional):
-    """packed=False: the same states (zeros at padding) and the same gradients."""
+    """The setting packed = false: the same states (zeros at padding) and the same gradients."""
     torch.manual_seed(0)
     encoder = make_encoder(cell=cell, bidirectional=bidirectional).eval()
+    unpacked = make_encoder(cell=cell, bidirectional=bidirectional, packed=False).eval()
+    unpacked.load_state_dict(encoder.state_dict())
     batch = random_batch([5, 2, 9])
-    packed, padded = encoder(batch), encoder(batch, packed=False)
+    packed, padded = encoder(batch), unpacked(batch)
     torch.testing.assert_close(padded, packed, rtol=1e-5, atol=1e-6)
     weights = torch.randn(packed.shape)
-    grads = [torch.autograd.grad((out * weights).sum(), list(encoder.rnn.parameters())) for out in (packed, padded)]
+    grads = [torch.autograd.grad((out * weights).sum(), list(net.rnn.parameters())) for net, out in ((encoder, packed), (unpacked, padded))]
     for packed_grad, padded_grad in zip(*grads):
         torch.testing.assert_close(padded_grad, packed_grad, rtol=1e-4, atol=1e-5)
+
+
+def without_packed_setting(data: bytes) -> bytes:
+    """A serialized net as the code before the `packed` setting wrote it."""
+    msg = srsly.msgpack_loads(data)
+    del msg["hparams"]["encoder"]["hparams"]["settings"]["packed"]
+    return srsly.msgpack_dumps(msg)
+
+
+def test_a_text_classifier_saved_before_the_packed_setting_still_reads_unpacked():
+    """Before `packed` was an encoder setting the text classifier asked its encoder for unpacked
+    runs and the other heads had it pack: modules saved then load to do the same."""
+    def load(data):
+        return deserialize_net(torch.nn.Module(), data, torch.device("cpu"))
+
+    classifier = load(without_packed_setting(serialize_net(TextClassifierNet(make_encoder(), n_labels=2, pooling="max"))))
+    tagger = load(without_packed_setting(serialize_net(TaggerNet(encoder=make_encoder(), heads={"pos": 4}))))
+    assert classifier.encoder.packed is False and tagger.encoder.packed is True
+    assert load(serialize_net(classifier)).encoder.packed is False  # saved again, with the setting

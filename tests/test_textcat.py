@@ -4,6 +4,7 @@ The contract shared with the other components is in test_component_contract.py.
 """
 import numpy
 import pytest
+import spacy
 import torch
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -90,6 +91,19 @@ def test_merging_windows_equals_pooling_the_whole_doc(pooling, bidirectional):
     merged = net.pool_docs(vectors, window_scores, torch.tensor([0, 0]), n_docs=1)
     torch.testing.assert_close(merged, net.pool_docs(whole, scores, torch.tensor([0]), n_docs=1))
     torch.testing.assert_close(merged, whole)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_last_pooling_reads_the_states_of_an_encoder_converted_at_load(tmp_path, bidirectional):
+    """"last" pooling takes the directions' halves from the encoder contract, so the per-form
+    copy a saved classifier loads with by default pools as the trained module does."""
+    nlp = make_textcat_nlp({"pooling": "last"}, bidirectional=bidirectional)
+    train(nlp, textcat_examples(nlp), n_iter=5)
+    nlp.to_disk(tmp_path)
+    per_form = spacy.load(tmp_path, config={"components": {"textcat": {"precision": "float32", "input_projection": "form"}}})
+    as_trained = spacy.load(tmp_path, config={"components": {"textcat": {"precision": "float32", "input_projection": "token"}}})
+    for text, _ in SENTIMENT_TEXTS:
+        assert per_form(text).cats == pytest.approx(as_trained(text).cats, abs=1e-5)
 
 
 def test_a_10000_token_doc_is_classified_with_bounded_memory(trained_textcat_nlp):

@@ -19,8 +19,11 @@ from helpers import (
     ENTITY_SENTENCES, SENTIMENT_TEXTS, TAGGED_SENTENCES, TINY_ENCODER, annotations, entity_examples,
     make_tagger_nlp, tagged_examples, textcat_examples, train,
 )
+from spacy_rnn.encoder_contract import EncoderSpec
 from spacy_rnn.featurize import Window
 from spacy_rnn.layers import deserialize_net, get_torch_net, serialize_net
+from spacy_rnn.models import build_net, net_spec
+from spacy_rnn.models.encoder_contract import TokenEncoder
 from spacy_rnn.models.transformer import TransformerEncoder, TransformerSettings, save_random_bert
 from spacy_rnn.transformer_features import WordPieceFeaturizer, tokenizer_attrs
 
@@ -216,6 +219,43 @@ def test_heads_train_and_predict_over_each_encoder(tiny_bert, head, block):
         assert all(abs(sum(doc.cats.values()) - 1) < 1e-5 for doc in docs[:1])
     else:
         assert all(token.pos_ or token.ent_iob_ for token in docs[0])
+
+
+def rnn_block(_path):
+    """The recurrent encoder's block, for the tests over every encoder (it reads no Transformer)."""
+    return {**TINY_ENCODER, "@architectures": "spacy_rnn.RNNEncoder.v1"}
+
+
+@pytest.mark.parametrize(
+    "block,directions,copies",
+    [(rnn_block, 2, ("formwise", "int8")), (transformer_block, 0, ()), (rnn_over_transformer_block, 2, ("int8",))],
+)
+def test_every_encoder_keeps_the_encoder_contract(tiny_bert, block, directions, copies):
+    """Each registered encoder's settings are an `EncoderSpec` whose module is a `TokenEncoder`:
+    states FloatTensor[W, T, output_width] with zeros at padding, read in `directions`, rebuilt
+    from its hparams, and the inference copies it has (the others None) give its states."""
+    spec = spacy.util.registry.resolve({"encoder": block(tiny_bert)})["encoder"]
+    assert isinstance(spec, EncoderSpec)
+    nlp = spacy.blank("en")
+    docs = [nlp(text) for text, _ in SENTIMENT_TEXTS[:3]]
+    attrs = {**spec.empty_features(), **spec.fit(docs, nlp.vocab.vectors)}
+    spec.check_vectors(attrs, nlp.vocab.vectors)
+    encoder = spec.build(attrs).eval()
+    assert isinstance(encoder, TokenEncoder) and encoder.directions == directions
+    featurizer = spec.featurizer(attrs)
+    batch = featurizer.make_batch([Window(i, 0, len(doc), 0, len(doc)) for i, doc in enumerate(docs)], featurizer.doc_features(docs), docs)
+    with torch.no_grad():
+        states = encoder(batch)
+    lengths = [len(doc) for doc in docs]
+    assert states.shape == (len(docs), max(lengths), encoder.output_width) and batch.lengths.tolist() == lengths
+    assert not states[torch.arange(max(lengths)) >= batch.lengths.unsqueeze(1)].any()
+    rebuilt = build_net(net_spec(encoder))
+    rebuilt.load_state_dict(encoder.state_dict())
+    torch.testing.assert_close(rebuilt.eval()(batch), states, rtol=0, atol=0)
+    made = {"formwise": encoder.formwise_copy(), "int8": encoder.int8_copy()}
+    assert [name for name, copy in made.items() if copy is not None] == list(copies)
+    for name in copies:
+        torch.testing.assert_close(made[name](batch), states, rtol=0, atol=1e-5 if name == "formwise" else 0.1)
 
 
 def test_last_pooling_needs_a_recurrent_encoder(tiny_bert):

@@ -1,16 +1,21 @@
 """Registered encoder architectures: the settings objects that the heads' architectures take.
 
 An encoder, as the heads (`spacy_rnn.Tagger.v1`, `spacy_rnn.EntityRecognizer.v1`,
-`spacy_rnn.TextClassifier.v1`) use it, is a settings object with
+`spacy_rnn.TextClassifier.v1`) and the components use it, is an `EncoderSpec`
+(`spacy_rnn.encoder_contract`), a settings object with seven members:
   window_size, window_context   how long sequences are cut into windows (`spacy_rnn.featurize`);
   empty_features() -> dict      the model attrs its fitted features live in, empty;
   fit(docs, vectors) -> dict    those attrs fitted on the training docs and the pipeline's vectors;
+  check_vectors(attrs, vectors) a ValueError unless a loaded pipeline's vectors are those;
   featurizer(attrs)             an object with doc_features(docs) and
                                 make_batch(windows, features, docs) -> the module's batch;
-  build(attrs) -> nn.Module     the torch encoder: forward(batch) -> FloatTensor[W, T, output_width].
+  build(attrs) -> TokenEncoder  the torch encoder (`spacy_rnn.models.encoder_contract`):
+                                output_width, directions, hparams/from_hparams,
+                                forward(batch) -> FloatTensor[W, T, output_width],
+                                formwise_copy() and int8_copy() (inference copies, or None).
 The settings travel whole from the config block to the torch module: `build` hands them to it.
-A new encoder (e.g. a Transformer over word pieces) implements these five members and registers
-its settings class; the heads and the pipes do not change.
+A new encoder (e.g. a Transformer over word pieces) implements these members and registers its
+settings class; the heads and the pipes do not change.
 """
 import os
 import socket
@@ -26,6 +31,7 @@ from spacy.util import registry
 
 from spacy.vectors import Vectors
 
+from .encoder_contract import EncoderSettingError
 from .extras import require
 from .featurize import (
     FIRST_CHAR_ID,
@@ -47,8 +53,8 @@ from .vectors import resolve_encoder
 @dataclass(frozen=True)
 class RNNEncoderSpec(RNNEncoderSettings):
     """`spacy_rnn.RNNEncoder.v1`: trainable word embeddings + frozen static vectors (from
-    `nlp.vocab.vectors`, when the vocab has any) + character CNN features, then a packed
-    multi-layer (Bi)LSTM/GRU/RNN (`RNNEncoderSettings` holds those settings).
+    `nlp.vocab.vectors`, when the vocab has any) + character CNN features, then a multi-layer
+    (Bi)LSTM/GRU/RNN over the windows, packed or not (`RNNEncoderSettings` holds those settings).
 
     min_word_freq: training words seen fewer times share the unknown-word row.
     max_word_chars: longer words keep their prefix and suffix for the character CNN.
@@ -80,6 +86,11 @@ class RNNEncoderSpec(RNNEncoderSettings):
         if not vectors.shape[0]:
             return {"words": words, "chars": chars, "vectors_width": 0, "vectors_fingerprint": ""}
         return {"words": words, "chars": chars, "vectors_width": vectors.shape[1], "vectors_fingerprint": vectors_fingerprint(vectors)}
+
+    def check_vectors(self, attrs: Dict, vectors: Vectors) -> None:
+        """The static vectors the attrs were fitted with, if any (`check_vectors` below)."""
+        if attrs["vectors_width"]:
+            check_vectors(vectors, attrs["vectors_width"], attrs.get("vectors_fingerprint", ""))
 
     def featurizer(self, attrs: Dict) -> "RNNFeaturizer":
         vocabs = Vocabularies(attrs["words"], attrs["chars"], self.max_word_chars)
@@ -148,14 +159,6 @@ registry.architectures("spacy_rnn.RNNEncoder.v1")(RNNEncoderSpec)
 
 # Transformer encoders (`spacy_rnn.models.transformer`; `transformers` is imported only when one
 # is initialized or its tokenizer is read, never by the recurrent components).
-
-
-class EncoderSettingError(ValueError):
-    """A setting of the encoder block that cannot work, e.g. a Transformer found nowhere; the
-    component puts the block's name before the message: "[components.ner.model.encoder] ..."."""
-
-    def __init__(self, setting: str, value, problem: str):
-        super().__init__(f"{setting} = {value!r}: {problem}")
 
 
 HUB_CHECK_SECONDS = 3.0
@@ -262,6 +265,9 @@ class TransformerEncoderSpec(TransformerSettings):
 
     def fit(self, docs: Sequence[Doc], vectors: Vectors) -> Dict:
         return _hub_errors(self.transformer, tokenizer_attrs)
+
+    def check_vectors(self, attrs: Dict, vectors: Vectors) -> None:
+        """Nothing to check: a Transformer reads no static vectors."""
 
     def featurizer(self, attrs: Dict) -> WordPieceFeaturizer:
         return WordPieceFeaturizer(attrs, self.pooling, self.piece_window, self.piece_context)

@@ -4,19 +4,21 @@ pipeline and applied by `spacy.load` after the weights are read (`TorchPipe.from
 `from_bytes`); `spacy.load(path, config={"components": {name: {"precision": ...}}})` overrides
 them.
 
-- precision "float32": the trained weights; "int8": `torch.ao.quantization.quantize_dynamic` of
-  the recurrent layers (nn.LSTM and nn.GRU, and a `FormwiseRNN`'s linear layers: int8 weights,
-  activations quantised on the fly; embeddings, the character CNN, Transformers and the linear
-  heads stay float32); "bf16": the module's forward runs under CPU/GPU bf16 autocast (weights
-  float32, matrix products bf16) and returns float32 outputs, so decoding (CRF Viterbi,
+- precision "float32": the trained weights; "int8": the encoder's `int8_copy`, dynamically
+  quantised recurrent layers (nn.LSTM and nn.GRU, and a `FormwiseRNN`'s linear layers: int8
+  weights, activations quantised on the fly; embeddings, the character CNN, Transformers and the
+  linear heads stay float32); "bf16": the module's forward runs under CPU/GPU bf16 autocast
+  (weights float32, matrix products bf16) and returns float32 outputs, so decoding (CRF Viterbi,
   confidences) is unchanged.
-- input_projection "form": the first recurrent layer's input projection runs once per distinct
-  word form of a batch (`spacy_rnn.models.formwise_rnn`; the same states within float
-  tolerance), for an `RNNEncoder` (an RNN over Transformer features keeps it per token: its
-  inputs are contextual); "token": once per token, as trained.
+- input_projection "form": the encoder's `formwise_copy`, whose first recurrent layer's input
+  projection runs once per distinct word form of a batch (`spacy_rnn.models.formwise_rnn`; the
+  same states within float tolerance): an `RNNEncoder`'s (an RNN over Transformer features keeps
+  it per token: its inputs are contextual); "token": once per token, as trained.
 
 The conversion makes an *inference copy* of the trained module (`inference_copy`; unconverted
-submodules are shared with it, not copied) that prediction runs (`spacy_rnn.layers`). The
+submodules are shared with it, not copied) that prediction runs (`spacy_rnn.layers`); the
+encoder makes its own converted copies (the encoder contract,
+`spacy_rnn.models.encoder_contract.TokenEncoder`). The
 trained float32 module stays the component's: training updates it (and drops the copy) and
 `to_disk`/`to_bytes` save it with the settings, so a loaded pipeline saves and loads again to
 the same predictions.
@@ -30,9 +32,8 @@ logged once.
 import copy
 import functools
 import logging
-import warnings
 from functools import partial
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 from spacy.language import Language
@@ -40,13 +41,11 @@ from torch import nn
 
 from . import precision as mixed_precision
 from .layers import get_inference_net, get_torch_net
-from .models.cells import CELLS
-from .models.encoder import RNNEncoder
 from .models.formwise_rnn import FormwiseRNN
+from .models.inference_copies import quantize_int8, with_child
 
 PRECISIONS = ("float32", "int8", "bf16")
 INPUT_PROJECTIONS = ("form", "token")
-QUANTIZED_LAYERS = {cell.module for cell in CELLS.values() if cell.quantizable}
 # What `spacy.load` gives a module it does not convert.
 TRAINED_SETTINGS = {"precision": "float32", "input_projection": "token"}
 
@@ -77,11 +76,11 @@ def applied_settings(model) -> Dict[str, str]:
 
 
 def inference_copy(net: nn.Module, precision: str, input_projection: str, name: str = "") -> Optional[nn.Module]:
-    """The trained module `net` converted to `precision` with its first recurrent layer's input
-    projection per `input_projection`, in eval mode, with `inference_settings` (what was
-    applied); None when that is `net` unchanged (float32 per token, or nothing to convert).
-    `net` is not modified. ValueError (naming the component `name`) for bf16 where the device
-    has no native bf16."""
+    """The trained head `net` (with its `TokenEncoder` as `net.encoder`) converted to
+    `precision` with its encoder's first recurrent layer's input projection per
+    `input_projection`, in eval mode, with `inference_settings` (what was applied); None when
+    that is `net` unchanged (float32 per token, or nothing to convert). `net` is not modified.
+    ValueError (naming the component `name`) for bf16 where the device has no native bf16."""
     check_settings(precision, input_projection)
     device = next(net.parameters()).device
     where = f"[{name}] " if name else ""
@@ -96,17 +95,18 @@ def inference_copy(net: nn.Module, precision: str, input_projection: str, name: 
         if reason:
             _log_int8_fallback(reason)
             precision = "float32"
-    converted = net
+    encoder = net.encoder
     applied = dict(TRAINED_SETTINGS)
-    if input_projection == "form" and isinstance(getattr(net, "encoder", None), RNNEncoder):
-        converted = replace_module(converted, "encoder.rnn", FormwiseRNN)
+    formwise = encoder.formwise_copy() if input_projection == "form" else None
+    if formwise is not None:
+        encoder = formwise
         applied["input_projection"] = "form"
-    if precision == "int8":
-        quantized = quantize_int8(converted)
-        if quantized is not converted:
-            converted = quantized
-            applied["precision"] = "int8"
-    elif precision == "bf16":
+    int8 = encoder.int8_copy() if precision == "int8" else None
+    if int8 is not None:
+        encoder = int8
+        applied["precision"] = "int8"
+    converted = net if encoder is net.encoder else with_child(net, "encoder", encoder)
+    if precision == "bf16":
         converted = copy.copy(converted)  # its own forward; every submodule shared
         converted.forward = partial(_bf16_forward, converted.forward, device.type)
         applied["precision"] = "bf16"
@@ -146,44 +146,6 @@ def _int8_runs(engine: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def _log_int8_fallback(reason: str) -> None:
     logger.warning("int8 inference is not available (%s): the components configured for int8 run float32", reason)
-
-
-def quantize_int8(net: nn.Module) -> nn.Module:
-    """`net` with dynamically quantised int8 copies of its nn.LSTM and nn.GRU layers and of its
-    `FormwiseRNN`s (their linear and recurrent layers), in eval mode; its other submodules are
-    shared with `net`, which is not modified. `net` itself when it has no such layer."""
-    targets: List[str] = []
-    for path, module in net.named_modules():
-        inside = any(path.startswith(f"{target}.") or target == "" for target in targets)
-        if not inside and (isinstance(module, FormwiseRNN) or type(module) in QUANTIZED_LAYERS):
-            targets.append(path)
-    for path in targets:
-        net = replace_module(net, path, _quantized)
-    return net
-
-
-def _quantized(module: nn.Module) -> nn.Module:
-    holder = nn.Sequential(copy.deepcopy(module)).eval()
-    layers = {nn.Linear, *QUANTIZED_LAYERS} if isinstance(module, FormwiseRNN) else QUANTIZED_LAYERS
-    with warnings.catch_warnings():
-        # torch >= 2.10 marks eager-mode quantisation deprecated (in favour of torchao) but still ships it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize.* deprecated", category=UserWarning)
-        torch.ao.quantization.quantize_dynamic(holder, layers, dtype=torch.qint8, inplace=True)
-    return holder[0]
-
-
-def replace_module(root: nn.Module, path: str, make: Callable[[nn.Module], nn.Module]) -> nn.Module:
-    """A shallow copy of `root` whose submodule at the dotted `path` ("" for root itself) is
-    make(submodule): the modules on the path are copied, every other submodule and parameter
-    is shared with `root`, which is not modified."""
-    if not path:
-        return make(root)
-    head, _, rest = path.partition(".")
-    clone = copy.copy(root)
-    clone._modules = root._modules.copy()
-    clone._modules[head] = replace_module(root._modules[head], rest, make)
-    return clone
 
 
 def _bf16_forward(forward, device_type: str, *args, **kwargs) -> Dict[str, torch.Tensor]:

@@ -35,6 +35,7 @@ from thinc.shims import PyTorchShim
 from thinc.util import get_torch_default_device
 from torch import nn
 
+from .encoder_contract import EncoderSpec
 from .featurize import Window, bucket_windows, doc_windows, text_windows
 from .models.registry import build_net, net_spec
 
@@ -57,16 +58,20 @@ logger = logging.getLogger("spacy_rnn")
 
 
 def TorchModel(
-    name: str, forward: Callable, build_net: Callable[[Model], nn.Module], attrs: Dict, fit: Optional[Callable] = None
+    name: str, forward: Callable, build_net: Callable[[Model], nn.Module], attrs: Dict, encoder: Optional[EncoderSpec] = None
 ) -> Model:
     """A thinc Model around one torch module, built by `build_net(model)` when the model is
     initialized (module-level functions or partials of them, so the model pickles).
 
     attrs: the model's data-dependent values with their empty defaults (vocabularies, label
-    sizes...); thinc saves and restores them with the weights. fit(*X) -> attrs fitted on what
-    `model.initialize(X=...)` gets (a tuple of arguments), before the module is built.
+    sizes...); thinc saves and restores them with the weights. encoder: the settings of the
+    module's encoder, if it has one: `encoder.fit(*X)` fits attrs on what
+    `model.initialize(X=...)` gets (a tuple of arguments) before the module is built, and
+    `check_encoder_vectors` asks it about a loaded pipeline's vectors.
     """
     shim = ScaledPyTorchShim(nn.Module(), deserialize_model=deserialize_net)
+    shim.encoder = encoder
+    fit = None if encoder is None else encoder.fit
     return Model(name, forward, init=partial(_init, build_net=build_net, fit=fit), attrs=dict(attrs), shims=[shim])
 
 
@@ -79,11 +84,16 @@ class ScaledPyTorchShim(PyTorchShim):
     float32 tensors as `weights_storage` (`WEIGHTS_STORAGES`; `set_weights_storage`), and that
     it holds the padded tokens of a prediction batch of a `TokenModel` or `DocModel`
     (`max_batch_tokens`; `set_max_batch_tokens`). These two are the component's cfg settings,
-    given to the model by the component and not saved with the weights."""
+    given to the model by the component and not saved with the weights. It also keeps the
+    settings of the module's encoder (`encoder`; None without one).
+
+    Its methods read the module as `self._model`, the attribute the PyTorchShim they extend
+    keeps it in; everything else reaches it through `get_torch_net`/`set_torch_net`."""
 
     inference_net: Optional[nn.Module] = None
     weights_storage: str = "float32"
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+    encoder: Optional[EncoderSpec] = None
 
     def to_bytes(self):
         return srsly.msgpack_dumps({"config": self.cfg, "state": serialize_net(self._model, self.weights_storage)})
@@ -131,14 +141,23 @@ def _init(model: Model, X=None, Y=None, *, build_net: Callable[[Model], nn.Modul
     `require_gpu`, as `spacy train --gpu-id` does)."""
     if X is not None and fit is not None:
         model.attrs.update(fit(*X))
-    model.shims[0]._model = build_net(model).to(get_torch_default_device())
-    set_inference_net(model, None)
+    set_torch_net(model, build_net(model).to(get_torch_default_device()))
+
+
+# thinc's PyTorchShim keeps its torch module in `_model` and offers no public accessor for it:
+# these two functions are the only code outside the shim's own methods that touch it.
 
 
 def get_torch_net(model: Model) -> nn.Module:
     """The torch module wrapped by a `TorchModel`: the trained one (what training updates and
     serialization saves)."""
     return model.shims[0]._model
+
+
+def set_torch_net(model: Model, net: nn.Module) -> None:
+    """Make `net` the trained module of a `TorchModel`; an inference copy of the old one is dropped."""
+    model.shims[0]._model = net
+    set_inference_net(model, None)
 
 
 def get_inference_net(model: Model) -> nn.Module:
@@ -151,6 +170,14 @@ def get_inference_net(model: Model) -> nn.Module:
 def set_inference_net(model: Model, net: Optional[nn.Module]) -> None:
     """Give a `TorchModel` the module its predictions run (None: the trained module)."""
     model.shims[0].inference_net = net
+
+
+def check_encoder_vectors(model: Model, vectors) -> None:
+    """A ValueError unless `vectors` are those the model's encoder was fitted with
+    (`EncoderSpec.check_vectors`); nothing for a model without an encoder."""
+    encoder = model.shims[0].encoder
+    if encoder is not None:
+        encoder.check_vectors(model.attrs, vectors)
 
 
 def set_weights_storage(model: Model, storage: str) -> None:
@@ -214,6 +241,7 @@ def deserialize_net(_placeholder: nn.Module, data: bytes, device: torch.device) 
     tensors only (float16-stored ones into the module's float32 tensors)."""
     msg = srsly.msgpack_loads(data)
     check_format(msg)
+    msg = with_packed_setting(msg)
     if "sha256" in msg and hashlib.sha256(msg["state"]).hexdigest() != msg["sha256"]:
         raise ValueError(
             f"The {msg['net']} weights are corrupt (their sha256 checksum does not match): the model file "
@@ -238,7 +266,23 @@ def check_format(msg: Dict) -> None:
         )
 
 
-def TokenModel(name: str, build_net: Callable[[Model], nn.Module], encoder) -> Model:
+# Where the recurrent encoders' hparams keep their `RNNEncoderSettings` (see `with_packed_setting`).
+RECURRENT_SETTINGS = {"RNNEncoder": "settings", "RNNOverTransformer": "rnn_settings"}
+
+
+def with_packed_setting(msg: Dict) -> Dict:
+    """A text classifier saved before `packed` was a setting of the recurrent encoders had its
+    encoder run unpacked: its encoder's settings get packed = False. Other modules unchanged."""
+    encoder = msg["hparams"].get("encoder")
+    key = RECURRENT_SETTINGS.get(encoder["net"]) if encoder else None
+    if msg["net"] != "TextClassifierNet" or key is None or "packed" in encoder["hparams"][key]:
+        return msg
+    hparams = encoder["hparams"]
+    encoder = {**encoder, "hparams": {**hparams, key: {**hparams[key], "packed": False}}}
+    return {**msg, "hparams": {**msg["hparams"], "encoder": encoder}}
+
+
+def TokenModel(name: str, build_net: Callable[[Model], nn.Module], encoder: EncoderSpec) -> Model:
     """Docs -> {output: [FloatTensor[len(doc), width] per doc]} from a token-level head.
 
     encoder: the encoder's settings object (e.g. `spacy_rnn.encoders.RNNEncoderSpec`): it cuts
@@ -251,14 +295,14 @@ def TokenModel(name: str, build_net: Callable[[Model], nn.Module], encoder) -> M
     width}) is set by the component.
     """
     forward = partial(_token_forward, encoder=encoder, cache={})
-    return TorchModel(name, forward, build_net, _encoder_attrs(encoder), fit=encoder.fit)
+    return TorchModel(name, forward, build_net, _encoder_attrs(encoder), encoder)
 
 
-def _encoder_attrs(encoder) -> Dict:
+def _encoder_attrs(encoder: EncoderSpec) -> Dict:
     return {**encoder.empty_features(), "heads": {}}
 
 
-def DocModel(name: str, build_net: Callable[[Model], nn.Module], encoder, long_text: str) -> Model:
+def DocModel(name: str, build_net: Callable[[Model], nn.Module], encoder: EncoderSpec, long_text: str) -> Model:
     """Docs -> {output: FloatTensor[n_docs, width]} from a doc-level head (`TextClassifierNet`).
 
     Each doc is read whole (sentence boundaries ignored) in windows of the encoder's
@@ -269,7 +313,7 @@ def DocModel(name: str, build_net: Callable[[Model], nn.Module], encoder, long_t
     batch's windows go through the module at once (the batcher bounds the batch).
     """
     forward = partial(_doc_forward, encoder=encoder, long_text=long_text, cache={})
-    return TorchModel(name, forward, build_net, _encoder_attrs(encoder), fit=encoder.fit)
+    return TorchModel(name, forward, build_net, _encoder_attrs(encoder), encoder)
 
 
 def _featurizer(model: Model, encoder, cache: Dict):

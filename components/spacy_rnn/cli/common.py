@@ -30,6 +30,17 @@ def load_pipeline(model):
         fail(f"cannot load the pipeline {model}: {first_line(err)}")
 
 
+def spacy_cli_util():
+    """spaCy's helpers for commands that read a config as `spacy train` does: parse_config_overrides
+    (`--section.key value` arguments and $SPACY_CONFIG_OVERRIDES), setup_gpu and
+    show_validation_error. spaCy has no public home for them (they live in its private
+    `spacy.cli._util`), so this is the one place that reaches them; imported when a command runs,
+    as spaCy is slow to import."""
+    from spacy.cli import _util
+
+    return _util
+
+
 def first_line(err: BaseException) -> str:
     """The first non-blank line of an exception's message (or its type's name)."""
     return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import app, fail, split_arg
+from .common import app, fail, spacy_cli_util, split_arg
 
 
 @app.command("kneser-ney", context_settings={"allow_extra_args": True})
@@ -60,7 +60,6 @@ def train_lm_cmd(
     line, or a folder written by Dataset.save_to_disk), selecting on paths.dev perplexity.
     Extra `--section.key value` arguments override the config."""
     from spacy import util
-    from spacy.cli._util import parse_config_overrides
 
     from ..evaluation.lm_report import write_lm_training_report
     from ..lm.trainer import LMTrainingSettings
@@ -69,7 +68,7 @@ def train_lm_cmd(
     from ..errors import TrainingDiverged
     from ..lm.training import train_language_model
 
-    overrides = parse_config_overrides(ctx.args)
+    overrides = spacy_cli_util().parse_config_overrides(ctx.args)
     if report_dir is not None:
         require("matplotlib", "reports", "train-lm --report-dir (its training curves)")
     config = util.load_config(config_path, overrides=overrides, interpolate=False)

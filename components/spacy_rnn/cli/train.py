@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import app, fail
+from .common import app, fail, spacy_cli_util
 
 CUPY_HINT = "Training on a GPU needs CuPy for the machine's CUDA version, e.g. pip install 'spacy-rnn[cuda12x]' (docs/usage.md)"
 
@@ -26,8 +26,6 @@ def train_cmd(
     plus wall time, machine and training curves. Extra `--section.key value` arguments (and
     $SPACY_CONFIG_OVERRIDES) override the config as in `spacy train`. A run that diverges stops
     with a message naming the update and a non-zero exit, keeping its last good checkpoints."""
-    from spacy.cli._util import parse_config_overrides, setup_gpu, show_validation_error
-
     from ..errors import TrainingDiverged
     from ..evaluation.training_report import write_training_report
     from ..extras import require
@@ -35,16 +33,17 @@ def train_cmd(
 
     if report_dir is not None:  # fail now, not after training
         require("matplotlib", "reports", "train --report-dir (its training curves)")
-    overrides = parse_config_overrides(ctx.args)
+    spacy_cli = spacy_cli_util()
+    overrides = spacy_cli.parse_config_overrides(ctx.args)
     log_path = output_dir / "training_log.jsonl"
     overrides["training.logger.output_file"] = str(log_path)
     try:
-        setup_gpu(gpu_id)
+        spacy_cli.setup_gpu(gpu_id)
     except ValueError as err:  # thinc: no CuPy, no GPU
         fail(f"{err}. {CUPY_HINT}")
     start = time.perf_counter()
     try:
-        with show_validation_error(config_path, hint_fill=False):
+        with spacy_cli.show_validation_error(config_path, hint_fill=False):
             train_pipeline(config_path, output_dir, overrides=overrides, use_gpu=gpu_id)
     except TrainingDiverged as err:
         fail(str(err))

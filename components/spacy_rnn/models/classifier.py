@@ -8,7 +8,8 @@ windows is pooled as if all its token states had been pooled at once.
 
 Poolings, over the token states h_t of a document:
   "last"      forward state at the last token ++ backward state at the first token (the final
-              states of both directions; the forward one only when unidirectional),
+              states of both directions; the forward one only when unidirectional): an encoder
+              whose states read the window in order (`TokenEncoder.directions` 1 or 2),
   "max"       element-wise max over tokens,
   "mean"      mean over tokens,
   "attention" sum_t softmax_t(w . tanh(W h_t)) h_t (additive attention, one query).
@@ -19,7 +20,7 @@ from typing import Dict, Iterable, Tuple
 import torch
 from torch import nn
 
-from .encoder import SequenceBatch
+from .encoder_contract import TokenEncoder, WindowBatch
 from .registry import build_net, net_spec, register_net
 from .tagger import grow_linear
 
@@ -28,7 +29,7 @@ POOLINGS = ("last", "max", "mean", "attention")
 
 @register_net
 class TextClassifierNet(nn.Module):
-    """Any token encoder (see `spacy_rnn.models.encoder`), a pooling (`POOLINGS`) and `nn.Linear` to `n_labels` logits.
+    """Any `TokenEncoder` (`spacy_rnn.models.encoder_contract`), a pooling (`POOLINGS`) and `nn.Linear` to `n_labels` logits.
 
     forward(batches, rows, window_docs, n_docs) -> {"cats": FloatTensor[n_docs, n_labels]}
     unnormalised logits (the loss applies the softmax), where the batches hold W windows in
@@ -37,15 +38,15 @@ class TextClassifierNet(nn.Module):
     in document order. The batches may be a generator: at prediction time only one batch and
     the [W, width] window summaries are in memory at once.
     `hparams` rebuilds the module (encoder included) before its state dict is loaded.
-    "last" pooling needs a recurrent encoder (its `rnn` gives the directions' halves).
+    "last" pooling needs a recurrent encoder (`directions` 1 or 2: the states' halves).
     """
 
-    def __init__(self, encoder: nn.Module, n_labels: int, pooling: str):
+    def __init__(self, encoder: TokenEncoder, n_labels: int, pooling: str):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if pooling == "last" and not hasattr(encoder, "rnn"):
-            raise ValueError(f"'last' pooling needs a recurrent encoder (one with an `rnn`), not {type(encoder).__name__}: use max, mean or attention")
+        if pooling == "last" and not encoder.directions:
+            raise ValueError(f"'last' pooling needs a recurrent encoder (one whose states read in order), not {type(encoder).__name__}: use max, mean or attention")
         self.pooling = pooling
         self.encoder = encoder
         width = self.encoder.output_width
@@ -67,13 +68,13 @@ class TextClassifierNet(nn.Module):
         self.output = grow_linear(self.output, n_new)
 
     def forward(
-        self, batches: Iterable[SequenceBatch], rows: torch.Tensor, window_docs: torch.Tensor, n_docs: int
+        self, batches: Iterable[WindowBatch], rows: torch.Tensor, window_docs: torch.Tensor, n_docs: int
     ) -> Dict[str, torch.Tensor]:
         device = self.output.weight.device
         vectors, scores = [], []
         for batch in batches:
             batch = batch.to(device)
-            states = self.encoder(batch, packed=False)  # windows come bucketed by length
+            states = self.encoder(batch)
             core = torch.zeros(states.shape[:2], dtype=torch.bool, device=device)
             core.view(-1)[batch.token_index] = True
             window_vectors, window_scores = self.pool_windows(states, core)
@@ -108,8 +109,8 @@ class TextClassifierNet(nn.Module):
         first = core.int().argmax(dim=1)
         last = core.shape[1] - 1 - core.flip(1).int().argmax(dim=1)
         vectors = states[rows, last]
-        if self.encoder.rnn.bidirectional:
-            half = self.encoder.rnn.hidden_size
+        if self.encoder.directions == 2:
+            half = self.encoder.output_width // 2
             vectors = torch.cat([vectors[:, :half], states[rows, first, half:]], dim=1)
         return vectors, states.new_zeros(len(states))
 
@@ -133,7 +134,7 @@ class TextClassifierNet(nn.Module):
         is_first = torch.cat([starts.new_ones(1), starts])
         is_last = torch.cat([starts, starts.new_ones(1)])
         docs = vectors[is_last]
-        if self.encoder.rnn.bidirectional:
-            half = self.encoder.rnn.hidden_size
+        if self.encoder.directions == 2:
+            half = self.encoder.output_width // 2
             docs = torch.cat([docs[:, :half], vectors[is_first, half:]], dim=1)
         return pooled.index_copy(0, window_docs[is_last], docs)

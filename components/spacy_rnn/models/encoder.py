@@ -1,11 +1,8 @@
-"""Word + character + static-vector features fed through a packed multi-layer (Bi)RNN.
+"""Word + character + static-vector features fed through a multi-layer (Bi)RNN.
 
 Pure PyTorch: no spaCy import. `spacy_rnn.featurize` turns Docs into a `SequenceBatch`.
-
-The encoder contract every head (`TaggerNet`, `EntityTaggerNet`, `TextClassifierNet`) relies
-on: an `nn.Module` with an `output_width` attribute whose forward(batch) returns
-FloatTensor[W, T, output_width] for the W padded windows of the batch (zeros at padding), and
-whose `hparams` rebuild it (`spacy_rnn.models.build_net`). `RNNEncoder` is the recurrent one.
+`RNNEncoder` is the recurrent `TokenEncoder` (`spacy_rnn.models.encoder_contract`: what the
+heads use of an encoder).
 """
 from dataclasses import asdict, dataclass, fields
 from typing import Dict, Optional
@@ -17,6 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .cells import CELLS
 from .formwise_rnn import FormwiseRNN, first_occurrences
+from .inference_copies import quantize_int8, with_child
 from .registry import register_net
 
 PAD_ID = 0
@@ -49,6 +47,11 @@ class RNNEncoderSettings:
         character embeddings with kernels of char_kernel characters.
     cell: "lstm", "gru" or "rnn" (tanh); hidden_width per direction; depth layers.
     dropout: on the input features, between layers and on the outputs.
+    packed: run the RNN over the windows packed (`pack_padded_sequence`); False: over the
+        padded windows, one layer and direction at a time (`RNNEncoder.run_padded`): the same
+        states (float tolerance), faster on CPU for windows of similar length (a text
+        classifier's long ones, bucketed by length), slower for ragged ones. Inference copies
+        (int8, per form) always pack.
     """
 
     word_width: int = 100
@@ -61,6 +64,7 @@ class RNNEncoderSettings:
     cell: str = "lstm"
     bidirectional: bool = True
     dropout: float = 0.33
+    packed: bool = True
 
     def __post_init__(self) -> None:
         check_settings(self, ("word_width", "char_width", "char_filters", "char_kernel", "hidden_width", "depth"))
@@ -121,13 +125,10 @@ class CharCNN(nn.Module):
 
 @register_net
 class RNNEncoder(nn.Module):
-    """Embeddings -> dropout -> packed multi-layer (Bi)LSTM/GRU/RNN -> dropout.
+    """Embeddings -> dropout -> multi-layer (Bi)LSTM/GRU/RNN -> dropout, a `TokenEncoder`.
 
-    forward(batch, packed=True) -> FloatTensor[W, T, output_width], zeros at padding positions.
-    Packing makes each window's states independent of the other windows in the batch.
-    packed=False gives the same states without packing (`run_padded`): faster on CPU for
-    batches with little padding (windows bucketed by length), slower for ragged ones; an int8
-    inference copy (`spacy_rnn.inference`) always packs.
+    forward(batch) -> FloatTensor[W, T, output_width], zeros at padding positions; the RNN runs
+    over the windows packed, or padded (`run_padded`) with settings.packed False.
     Inputs per token: a word embedding (n_words rows), the static vectors given in the batch
     (vectors_width, frozen), and character CNN features.
     """
@@ -152,21 +153,35 @@ class RNNEncoder(nn.Module):
             dropout=settings.dropout if settings.depth > 1 else 0.0,
         )
         self.output_dropout = nn.Dropout(settings.dropout)
-        self.output_width = settings.hidden_width * (2 if settings.bidirectional else 1)
+        self.directions = 2 if settings.bidirectional else 1
+        self.output_width = settings.hidden_width * self.directions
         self.cell = settings.cell
+        self.packed = settings.packed
 
     @classmethod
     def from_hparams(cls, hparams: Dict) -> "RNNEncoder":
         settings = RNNEncoderSettings(**hparams["settings"])
         return cls(settings, n_words=hparams["n_words"], n_chars=hparams["n_chars"], vectors_width=hparams["vectors_width"])
 
-    def forward(self, batch: SequenceBatch, packed: bool = True) -> torch.Tensor:
+    def formwise_copy(self) -> "RNNEncoder":
+        """A copy for prediction only whose RNN is a `FormwiseRNN` of this one's: the first
+        layer's input projection runs once per distinct word form (its input, dropout off, is a
+        function of the form). The other parts are shared."""
+        return with_child(self, "rnn", FormwiseRNN(self.rnn))
+
+    def int8_copy(self) -> Optional["RNNEncoder"]:
+        """A copy for CPU prediction only whose RNN (nn.LSTM, nn.GRU or a `FormwiseRNN`) is
+        quantised to int8 (`quantize_int8`); None for an nn.RNN. The other parts are shared."""
+        rnn = quantize_int8(self.rnn)
+        return None if rnn is None else with_child(self, "rnn", rnn)
+
+    def forward(self, batch: SequenceBatch) -> torch.Tensor:
         if isinstance(self.rnn, FormwiseRNN):
             if self.training:
                 raise RuntimeError("an encoder converted for inference (FormwiseRNN) cannot be trained; load the pipeline again")
             return self.rnn(self.form_features(batch), batch.form_index, batch.lengths)
         inputs = self.input_dropout(self.token_features(batch))
-        if not packed and isinstance(self.rnn, nn.RNNBase):  # a quantised RNN (int8 inference) has no float weights to read
+        if not self.packed and isinstance(self.rnn, nn.RNNBase):  # a quantised RNN (int8 inference) has no float weights to read
             return self.output_dropout(self.run_padded(inputs, batch.lengths))
         packed_inputs = pack_padded_sequence(inputs, batch.lengths, batch_first=True, enforce_sorted=False)
         outputs, _ = self.rnn(packed_inputs)
@@ -230,7 +245,7 @@ class RNNEncoder(nn.Module):
                 layer_inputs = outputs.gather(1, reverse.expand_as(outputs)) if suffix else outputs
                 h0 = inputs.new_zeros((1, len(inputs), self.rnn.hidden_size))
                 hx = (h0, h0) if self.cell == "lstm" else h0
-                states = CELLS[self.cell].function(layer_inputs, hx, params, True, 1, 0.0, self.training, False, True)[0]
+                states = CELLS[self.cell].run_layer(layer_inputs, hx, params, self.training)[0]
                 directions.append(states.gather(1, reverse.expand_as(states)) if suffix else states)
             outputs = torch.cat(directions, dim=-1)
         return outputs * is_real.unsqueeze(-1)

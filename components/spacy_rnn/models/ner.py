@@ -8,6 +8,7 @@ from torch import nn
 
 from .batching import length_groups
 from .crf import LinearChainCRF, Segments, segment_positions
+from .encoder_contract import TokenEncoder
 from .registry import build_net, net_spec, register_net
 from .tag_schemes import ENTITY_PREFIXES, scheme_of, tag_constraints
 from .tagger import TaggerNet
@@ -31,7 +32,7 @@ class EntityTaggerNet(TaggerNet):
     scores at zero (the softmax-only ablation: token cross-entropy, constrained argmax).
     """
 
-    def __init__(self, encoder: nn.Module, tags: List[str], crf: bool = True):
+    def __init__(self, encoder: TokenEncoder, tags: List[str], crf: bool = True):
         super().__init__(encoder, heads={"tags": len(tags)})
         self.tags = list(tags)
         self.use_crf = crf

@@ -87,8 +87,7 @@ def run_layers(
         weights = [getattr(rnn, f"{name}_l{layer}") for name in names]
         weights[1] = drop_connect(weights[1], weight_dropout, rnn.training)
         hx = tuple(s[layer : layer + 1] for s in state) if is_lstm else state[layer : layer + 1]
-        # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-        outputs, *final = cell.function(outputs, hx, weights, True, 1, 0.0, rnn.training, False, True)
+        outputs, *final = cell.run_layer(outputs, hx, weights, rnn.training)
         finals.append(final)
     final_state = [torch.cat(parts) for parts in zip(*finals)]
     return outputs, tuple(final_state) if is_lstm else final_state[0]

@@ -4,7 +4,7 @@ from typing import Dict
 import torch
 from torch import nn
 
-from .encoder import SequenceBatch
+from .encoder_contract import TokenEncoder, WindowBatch
 from .registry import build_net, net_spec, register_net
 
 
@@ -26,14 +26,14 @@ def grow_linear(linear: nn.Linear, n_new: int) -> nn.Linear:
 
 @register_net
 class TaggerNet(nn.Module):
-    """Any token encoder (see `spacy_rnn.models.encoder`), then one `nn.Linear` per head.
+    """Any `TokenEncoder` (`spacy_rnn.models.encoder_contract`), then one `nn.Linear` per head.
 
     forward(batch) -> {head: FloatTensor[N, n_labels]} unnormalised logits for the N tokens
     of `batch.token_index`, in that order; the loss applies the (log-)softmax.
     `hparams` rebuilds the module (encoder included) before its state dict is loaded.
     """
 
-    def __init__(self, encoder: nn.Module, heads: Dict[str, int]):
+    def __init__(self, encoder: TokenEncoder, heads: Dict[str, int]):
         super().__init__()
         self.encoder = encoder
         self.heads = nn.ModuleDict(
@@ -52,7 +52,7 @@ class TaggerNet(nn.Module):
         """Grow a head by n_new labels (see `grow_linear`)."""
         self.heads[head] = grow_linear(self.heads[head], n_new)
 
-    def forward(self, batch: SequenceBatch) -> Dict[str, torch.Tensor]:
+    def forward(self, batch: WindowBatch) -> Dict[str, torch.Tensor]:
         device = self.heads[next(iter(self.heads))].weight.device
         batch = batch.to(device)
         states = self.encoder(batch)

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..extras import require
 from .encoder import RNNEncoder, RNNEncoderSettings, SequenceBatch
+from .inference_copies import with_child
 from .registry import register_net
 
 POOLINGS = ("first", "mean")
@@ -134,13 +135,16 @@ def _transformers():
 
 @register_net
 class TransformerEncoder(nn.Module):
-    """A Hugging Face encoder over the batch's piece rows, pooled to tokens.
+    """A Hugging Face encoder over the batch's piece rows, pooled to tokens: a `TokenEncoder`
+    whose states read the window in no order (directions 0) and that has no inference copies.
 
     forward(batch: WordPieceBatch) -> FloatTensor[W, T, output_width] (output_width: the model's
     hidden size), zeros at padding. Built with `pretrained` (a folder or hub name) it starts from
     those weights; from its `hparams` (settings + the model's config as a dict) it is rebuilt
     randomly initialised, with no hub access, before its state dict is loaded.
     """
+
+    directions = 0
 
     def __init__(self, settings: TransformerSettings, *, hf_config: Optional[Dict] = None, pretrained: Optional[str] = None):
         super().__init__()
@@ -187,8 +191,15 @@ class TransformerEncoder(nn.Module):
             return {}
         return {f"transformer.{name}": scale for name, _ in self.transformer.named_parameters()}
 
-    def forward(self, batch: WordPieceBatch, packed: bool = True) -> torch.Tensor:
-        """packed: unused (the recurrent encoders' option, which heads may pass)."""
+    def formwise_copy(self) -> None:
+        """None: every state depends on the whole window."""
+        return None
+
+    def int8_copy(self) -> None:
+        """None: no recurrent layer (the Transformer stays float32)."""
+        return None
+
+    def forward(self, batch: WordPieceBatch) -> torch.Tensor:
         device = self.no_piece.device
         batch = batch.to(device)
         n_windows, n_tokens = len(batch.lengths), int(batch.lengths.max()) if len(batch.lengths) else 0
@@ -252,9 +263,10 @@ def _rebuild_transformer(hparams: Dict, state: Dict, training: bool, device: str
 @register_net
 class RNNOverTransformer(nn.Module):
     """`RNNEncoder` whose static-vector input is extended by a frozen `TransformerEncoder`'s
-    token features (its learned layer mix and no-piece vector are trained with the RNN).
+    token features (its learned layer mix and no-piece vector are trained with the RNN): a
+    `TokenEncoder` with the RNN's output_width and directions.
 
-    forward(batch: RNNOverTransformerBatch, packed=True) -> FloatTensor[W, T, output_width].
+    forward(batch: RNNOverTransformerBatch) -> FloatTensor[W, T, output_width].
     """
 
     def __init__(
@@ -268,11 +280,7 @@ class RNNOverTransformer(nn.Module):
         input_vectors = vectors_width + transformer.output_width  # static vectors ++ Transformer features
         self.recurrent = RNNEncoder(rnn_settings, n_words=n_words, n_chars=n_chars, vectors_width=input_vectors)
         self.output_width = self.recurrent.output_width
-
-    @property
-    def rnn(self) -> nn.Module:
-        """The recurrent layer ("last" pooling reads its directions)."""
-        return self.recurrent.rnn
+        self.directions = self.recurrent.directions
 
     @property
     def hparams(self) -> Dict:
@@ -291,11 +299,21 @@ class RNNOverTransformer(nn.Module):
         sizes = {key: hparams[key] for key in ("n_words", "n_chars", "vectors_width")}
         return cls(transformer, RNNEncoderSettings(**hparams["rnn_settings"]), **sizes)
 
-    def forward(self, batch: RNNOverTransformerBatch, packed: bool = True) -> torch.Tensor:
+    def formwise_copy(self) -> None:
+        """None: the RNN's inputs include contextual Transformer features, not functions of the form."""
+        return None
+
+    def int8_copy(self) -> Optional["RNNOverTransformer"]:
+        """A copy whose RNN is quantised to int8 (`RNNEncoder.int8_copy`), None for an nn.RNN;
+        the Transformer stays float32 and is shared."""
+        recurrent = self.recurrent.int8_copy()
+        return None if recurrent is None else with_child(self, "recurrent", recurrent)
+
+    def forward(self, batch: RNNOverTransformerBatch) -> torch.Tensor:
         batch = batch.to(self.transformer.no_piece.device)
         features = self.transformer(batch.pieces)
         vectors = features if batch.tokens.vectors is None else torch.cat([batch.tokens.vectors, features], dim=-1)
-        return self.recurrent(replace(batch.tokens, vectors=vectors), packed=packed)
+        return self.recurrent(replace(batch.tokens, vectors=vectors))
 
 
 def save_random_bert(path, words, hidden_size: int = 16, layers: int = 2, zero_context: bool = False):

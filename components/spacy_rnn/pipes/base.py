@@ -16,10 +16,12 @@ from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, xp2torch
 from thinc.util import convert_recursive, is_xp_array
 
-from ..encoders import EncoderSettingError, check_vectors
+from ..encoder_contract import EncoderSettingError
 from ..errors import check_diverged, damaged_file
 from ..inference import check_settings, inference_copy
-from ..layers import get_torch_net, round_weights, set_inference_net, set_max_batch_tokens, set_weights_storage
+from ..layers import (
+    check_encoder_vectors, get_torch_net, round_weights, set_inference_net, set_max_batch_tokens, set_weights_storage,
+)
 
 IGNORE_INDEX = -100
 # Copies of cfg entries that pipelines saved by earlier versions kept in their model's attrs;
@@ -283,11 +285,10 @@ class TorchPipe(TrainablePipe):
             )
         if not all(bool(torch.isfinite(param).all()) for param in net.parameters()):
             raise ValueError(f"{where}: the weights contain NaN or infinite values (training diverged); retrain.")
-        if self.model.attrs.get("vectors_width"):
-            try:
-                check_vectors(self.vocab.vectors, self.model.attrs["vectors_width"], self.model.attrs.get("vectors_fingerprint", ""))
-            except ValueError as err:
-                raise ValueError(f"{where}: {err}") from None
+        try:
+            check_encoder_vectors(self.model, self.vocab.vectors)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
         expected = self.model_attrs()
         built = {name: self.model.attrs.get(name) for name in expected}
         if built != expected:

@@ -25,6 +25,7 @@ long_text = "window"
 [model.encoder]
 @architectures = "spacy_rnn.RNNEncoder.v1"
 window_size = 512
+packed = false
 """
 )["model"]
 
