@@ -110,16 +110,16 @@ def make_nlp(factory, name, model=None, pipe=None, **encoder):
 
 
 def make_tagger_nlp(**encoder):
-    return make_nlp("bilstm_tagger", "tagger", **encoder)
+    return make_nlp("torch_tagger", "tagger", **encoder)
 
 
 def make_ner_nlp(model=None, tag_scheme="BILUO", **encoder):
-    return make_nlp("bilstm_crf_ner", "ner", model, {"tag_scheme": tag_scheme}, **encoder)
+    return make_nlp("torch_ner", "ner", model, {"tag_scheme": tag_scheme}, **encoder)
 
 
 def make_textcat_nlp(model=None, **encoder):
     """Tiny text classifier; long docs are read in windows of 12 tokens (the tiny encoder's)."""
-    return make_nlp("lstm_textcat", "textcat", model, **encoder)
+    return make_nlp("torch_textcat", "textcat", model, **encoder)
 
 
 def train(nlp, examples, n_iter=60, seed=0):

@@ -29,7 +29,7 @@ TINY_LM = {
 def make_lm_nlp(**model):
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    nlp.add_pipe("lstm_lm", name="lm", config={"model": {**TINY_LM, **model}})
+    nlp.add_pipe("torch_lm", name="lm", config={"model": {**TINY_LM, **model}})
     return nlp
 
 

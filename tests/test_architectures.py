@@ -11,9 +11,9 @@ from spacy_rnn.models.encoder import RNNEncoderSettings
 from helpers import TINY_ENCODER, entity_examples, make_tagger_nlp, tagged_examples, textcat_examples
 
 DEFAULT_FACTORIES = {
-    "bilstm_tagger": tagged_examples,
-    "bilstm_crf_ner": entity_examples,
-    "lstm_textcat": textcat_examples,
+    "torch_tagger": tagged_examples,
+    "torch_ner": entity_examples,
+    "torch_textcat": textcat_examples,
 }
 
 

@@ -128,7 +128,7 @@ def test_variants_start_as_loaded_and_cover_confidences_only_for_a_recognizer(sa
 
 
 def test_variants_of_a_transformer_pipeline_name_no_input_projection(tmp_path):
-    config = {"components": {"textcat": {"factory": "lstm_textcat", "model": {"encoder": {"@architectures": "spacy_rnn.TransformerEncoder.v1"}}}}}
+    config = {"components": {"textcat": {"factory": "torch_textcat", "model": {"encoder": {"@architectures": "spacy_rnn.TransformerEncoder.v1"}}}}}
     Config(config).to_disk(tmp_path / "config.cfg")
     loaded = Variant("float32", None, "token", as_loaded=True)
     variants = make_variants(tmp_path, loaded, ["float32"], [True], ["form", "token"])

@@ -97,7 +97,7 @@ def test_the_config_decides_the_storage_of_a_loaded_component(trained, tmp_path)
 
 def test_an_unknown_storage_is_refused_naming_the_component():
     with pytest.raises(ValueError, match=r"\[tagger\] weights_storage takes float32 or float16, not 'int4'"):
-        spacy.blank("en").add_pipe("bilstm_tagger", name="tagger", config={"weights_storage": "int4"})
+        spacy.blank("en").add_pipe("torch_tagger", name="tagger", config={"weights_storage": "int4"})
 
 
 def test_compact_weights_command(trained, tmp_path):

@@ -122,7 +122,7 @@ def test_preset_entities_have_no_confidence(trained_ner_nlp):
 
 
 def test_confidences_can_be_switched_off():
-    nlp = train_ner(make_nlp("bilstm_crf_ner", "ner", pipe={"confidences": False}), n_iter=2)
+    nlp = train_ner(make_nlp("torch_ner", "ner", pipe={"confidences": False}), n_iter=2)
     assert nlp.get_pipe("ner").cfg["confidences"] is False
     doc = nlp("Tom met Anna in Berlin")
     assert all(ent._.confidence is None for ent in doc.ents)

@@ -64,9 +64,9 @@ def tiny_corpus(path: Path, folder: Path) -> Path:
     config = load_config(path)
     factories = {block.get("factory") for block in config["components"].values()}
     nlp = spacy.blank("en")
-    if "bilstm_tagger" in factories:
+    if "torch_tagger" in factories:
         examples = tagged_examples(nlp)
-    elif "bilstm_crf_ner" in factories:
+    elif "torch_ner" in factories:
         examples = entity_examples(nlp)
     else:
         labels = config["initialize"]["components"].get("textcat", {}).get("labels")

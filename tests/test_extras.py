@@ -149,7 +149,7 @@ def test_asking_for_the_transformer_encoder_names_the_transformers_extra(tmp_pat
 
         nlp = spacy.blank("en")
         encoder = {"@architectures": "spacy_rnn.TransformerEncoder.v1", "window_size": 12, "window_context": 2}
-        nlp.add_pipe("bilstm_tagger", config={"model": {"encoder": encoder}})
+        nlp.add_pipe("torch_tagger", config={"model": {"encoder": encoder}})
         example = Example.from_dict(nlp.make_doc("The cat"), {"pos": ["DET", "NOUN"]})
         try:
             nlp.initialize(lambda: [example])

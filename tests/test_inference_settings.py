@@ -187,15 +187,15 @@ def test_explicit_bf16_without_native_support_fails_at_load(saved, monkeypatch):
     with pytest.raises(ValueError, match=r'\[ner\] precision = "bf16" needs native bf16 on cpu'):
         load(saved, "ner", precision="bf16")
     assert applied_settings(load(saved, "ner").get_pipe("ner").model) == INT8_FORM  # the defaults never need it
-    nlp = make_nlp("bilstm_crf_ner", "ner", pipe={"precision": "bf16"})  # building and training are float32
+    nlp = make_nlp("torch_ner", "ner", pipe={"precision": "bf16"})  # building and training are float32
     train_ner(nlp, n_iter=1)
 
 
 def test_unknown_settings_are_refused_when_the_component_is_built():
     with pytest.raises(ValueError, match=r"\[tagger\] precision must be one of"):
-        make_nlp("bilstm_tagger", "tagger", pipe={"precision": "int4"})
+        make_nlp("torch_tagger", "tagger", pipe={"precision": "int4"})
     with pytest.raises(ValueError, match=r"\[textcat\] input_projection must be one of"):
-        make_nlp("lstm_textcat", "textcat", pipe={"input_projection": "word"})
+        make_nlp("torch_textcat", "textcat", pipe={"input_projection": "word"})
 
 
 def test_confidences_off_at_load_on_the_converted_recognizer(saved):

@@ -168,8 +168,8 @@ def test_perplexity_flows_through_spacys_scorer(lm_nlp):
 def test_add_pipe_with_the_default_config():
     """The default model is a config block (it was a string: ConfigValidationError)."""
     nlp = spacy.blank("en")
-    lm = nlp.add_pipe("lstm_lm")
-    model_config = nlp.config["components"]["lstm_lm"]["model"]
+    lm = nlp.add_pipe("torch_lm")
+    model_config = nlp.config["components"]["torch_lm"]["model"]
     assert model_config["@architectures"] == "spacy_rnn.LanguageModel.v1"
     assert (model_config["chunk_size"], model_config["max_batch_docs"]) == (256, 16)
     lm.initialize(lambda: [], nlp=nlp, words=["the", "cat"])
@@ -356,7 +356,7 @@ def test_eager_is_a_config_setting_that_a_saved_pipeline_takes(lm_nlp, tmp_path)
     assert spacy.load(tmp_path / "eager").get_pipe("lm").cfg["eager"] is True  # saved in its config
     override = spacy.load(tmp_path / "eager", config={"components": {"lm": {"eager": False}}})
     assert override.get_pipe("lm").cfg["eager"] is False  # the config wins over the saved cfg
-    assert spacy.blank("en").add_pipe("lstm_lm", config={"eager": True}).cfg["eager"] is True
+    assert spacy.blank("en").add_pipe("torch_lm", config={"eager": True}).cfg["eager"] is True
 
 
 def test_serialized_docs_carry_their_values(lm_nlp, tmp_path):

@@ -1,4 +1,4 @@
-"""bilstm_crf_ner specifics: tag schemes, the CRF and softmax heads, valid decoding, labels and
+"""torch_ner specifics: tag schemes, the CRF and softmax heads, valid decoding, labels and
 missing annotation.
 
 The contract it shares with every component is in test_component_contract.py."""

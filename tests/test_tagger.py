@@ -1,4 +1,4 @@
-"""bilstm_tagger specifics: two heads (UPOS, XPOS), label checks, missing gold values.
+"""torch_tagger specifics: two heads (UPOS, XPOS), label checks, missing gold values.
 
 The contract it shares with every component is in test_component_contract.py."""
 import numpy

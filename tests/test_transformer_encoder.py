@@ -29,9 +29,9 @@ from spacy_rnn.transformer_features import WordPieceFeaturizer, tokenizer_attrs
 
 TESTS = Path(__file__).parent
 HEADS = {
-    "tagger": ("bilstm_tagger", tagged_examples, {}),
-    "ner": ("bilstm_crf_ner", entity_examples, {}),
-    "textcat": ("lstm_textcat", textcat_examples, {"pooling": "mean"}),
+    "tagger": ("torch_tagger", tagged_examples, {}),
+    "ner": ("torch_ner", entity_examples, {}),
+    "textcat": ("torch_textcat", textcat_examples, {"pooling": "mean"}),
 }
 TEXT = "Anna Smith met Tom in Paris . \x07 😀"
 
@@ -312,7 +312,7 @@ from helpers import make_tagger_nlp, tagged_examples
 results = []
 for block in json.loads(sys.argv[1]):
     nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_tagger", name="tagger", config={"model": {"encoder": block}})
+    nlp.add_pipe("torch_tagger", name="tagger", config={"model": {"encoder": block}})
     start = time.perf_counter()
     try:
         nlp.initialize(lambda: tagged_examples(nlp))
@@ -342,6 +342,6 @@ def test_a_transformer_that_is_nowhere_fails_at_once_naming_the_setting(tmp_path
 def test_a_folder_that_is_not_a_model_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
     nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_tagger", name="tagger", config={"model": {"encoder": transformer_block(str(tmp_path / "empty"))}})
+    nlp.add_pipe("torch_tagger", name="tagger", config={"model": {"encoder": transformer_block(str(tmp_path / "empty"))}})
     with pytest.raises(ValueError, match=r"\[components\.tagger\.model\.encoder\] transformer = .*no config\.json"):
         nlp.initialize(lambda: tagged_examples(nlp))

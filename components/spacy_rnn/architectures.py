@@ -86,7 +86,7 @@ def build_language_model(
     initialization, <eos> and <unk> first).
 
     Token id streams -> per stream float64[len - 1], the natural-log probability of each token
-    after the first given the tokens before it (prediction only: the `lstm_lm` component trains
+    after the first given the tokens before it (prediction only: the `torch_lm` component trains
     the module itself). chunk_size: tokens read at a time with the state carried over (also the
     truncated-BPTT length of the component's update); max_batch_docs: streams read together.
     Memory stays bounded by max_batch_docs * chunk_size * vocabulary size for any length.
@@ -106,6 +106,6 @@ def build_language_model_net(model: Model, *, settings: LanguageModelSettings) -
 
 def _language_model_forward(model: Model, streams: List[List[int]], is_train: bool):
     if is_train:
-        raise NotImplementedError("spacy_rnn.LanguageModel.v1 is trained through the lstm_lm component's update")
+        raise NotImplementedError("spacy_rnn.LanguageModel.v1 is trained through the torch_lm component's update")
     log_probs = stream_log_probs(get_torch_net(model), streams, model.attrs["chunk_size"], model.attrs["max_batch_docs"])
     return log_probs, lambda d_log_probs: []

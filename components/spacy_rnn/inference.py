@@ -1,5 +1,5 @@
-"""Inference settings of the torch components (`bilstm_tagger`, `bilstm_crf_ner`,
-`lstm_textcat`): each has `precision` and `input_projection` in its config, saved with the
+"""Inference settings of the torch components (`torch_tagger`, `torch_ner`,
+`torch_textcat`): each has `precision` and `input_projection` in its config, saved with the
 pipeline and applied by `spacy.load` after the weights are read (`TorchPipe.from_disk` /
 `from_bytes`); `spacy.load(path, config={"components": {name: {"precision": ...}}})` overrides
 them.

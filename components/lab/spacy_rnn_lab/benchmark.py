@@ -90,7 +90,7 @@ def repeat_texts(texts: List[str], n_sentences: int, min_sentences: int) -> Tupl
 
 
 def language_models(nlp) -> List[str]:
-    """The names of the pipeline's language models (`lstm_lm` components)."""
+    """The names of the pipeline's language models (`torch_lm` components)."""
     from spacy_rnn.pipes.lm import LanguageModelComponent
 
     return [name for name, pipe in nlp.pipeline if isinstance(pipe, LanguageModelComponent)]

@@ -112,12 +112,12 @@ def core_speed(nlp, peer: str, texts: Sequence[str], repeats: int = 3, batch_siz
     (torch: 1 thread; the peer as spaCy runs it, single-threaded), in `repeats` alternating runs
     (`timed_runs`; best run, and the ratios of (a) and (b) to (c) under "speed_ratio"), with the
     seconds per stage of one pass (`component_speed`) and the CPU. ValueError when `nlp` has no
-    language model (`lstm_lm`)."""
+    language model (`torch_lm`)."""
     import spacy
 
     lms = language_models(nlp)
     if not lms:
-        raise ValueError(f"the pipeline ({', '.join(nlp.pipe_names)}) has no language model (lstm_lm) whose surprisals (b) reads")
+        raise ValueError(f"the pipeline ({', '.join(nlp.pipe_names)}) has no language model (torch_lm) whose surprisals (b) reads")
     peer_nlp = spacy.load(peer)
     pipelines = {"as_loaded": nlp, "surprisals_read": SurprisalsRead(nlp), "peer": peer_nlp}
     with torch_threads(1):

@@ -56,7 +56,7 @@ def train_lm_cmd(
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda"),
     text_column: str = typer.Option("text", help="Column holding the text when a corpus path is a saved datasets.Dataset"),
 ) -> None:
-    """Train an lstm_lm pipeline with truncated BPTT on paths.train (a text file, one sentence a
+    """Train an torch_lm pipeline with truncated BPTT on paths.train (a text file, one sentence a
     line, or a folder written by Dataset.save_to_disk), selecting on paths.dev perplexity.
     Extra `--section.key value` arguments override the config."""
     from spacy import util
@@ -115,7 +115,7 @@ def _lm_sentences(path: Path, text_column: str) -> List[List[str]]:
 
 @app.command("evaluate-lm")
 def evaluate_lm_cmd(
-    model: str = typer.Argument(..., help="Trained pipeline with an lstm_lm component"),
+    model: str = typer.Argument(..., help="Trained pipeline with an torch_lm component"),
     split: List[str] = typer.Option(..., help="NAME=PATH of a text file, one sentence a line (repeatable)"),
     output_dir: Path = typer.Option(Path("reports/lm"), help="Where the JSON + markdown report goes"),
     corpus: str = typer.Option("ptb", help="Corpus name used in the report keys"),

@@ -1,5 +1,5 @@
 """Language-model reports: the training record with its curves, and perplexity of a trained
-`lstm_lm` pipeline on text files, measured through the component (`doc._.perplexity`)."""
+`torch_lm` pipeline on text files, measured through the component (`doc._.perplexity`)."""
 import math
 import statistics
 import time
@@ -34,7 +34,7 @@ def evaluate_lm(nlp: Language, splits: Sequence[Tuple[str, Path]], corpus: str, 
         sentences = [words for words in read_sentences(path) if words]
         start = time.perf_counter()
         doc = nlp(sentences_doc(nlp, sentences))
-        perplexity = doc._.perplexity  # inside the timing: a lazy lstm_lm computes it on this first read
+        perplexity = doc._.perplexity  # inside the timing: a lazy torch_lm computes it on this first read
         seconds = time.perf_counter() - start
         key = f"{corpus}.{split}"
         report[f"{key}.perplexity"] = perplexity

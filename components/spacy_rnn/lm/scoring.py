@@ -15,7 +15,7 @@ from .batching import pad_streams
 
 def reading_groups(lengths: Sequence[int], max_batch_docs: int) -> List[List[int]]:
     """The streams `stream_log_probs` reads together: indices sorted by stream length (stable),
-    max_batch_docs at a time. The lazy `lstm_lm` forms the same groups, so its values are those of
+    max_batch_docs at a time. The lazy `torch_lm` forms the same groups, so its values are those of
     the batched path bit for bit (float rounding depends on which rows share a batch)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     return [order[start : start + max_batch_docs] for start in range(0, len(order), max_batch_docs)]

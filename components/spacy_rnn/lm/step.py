@@ -1,5 +1,5 @@
 """One truncated-BPTT step of a `LanguageModelNet`, shared by `train-lm` (`lm.trainer`) and the
-`lstm_lm` component's `spacy train` update (pure PyTorch: no spaCy import)."""
+`torch_lm` component's `spacy train` update (pure PyTorch: no spaCy import)."""
 from contextlib import nullcontext
 from typing import ContextManager, Optional, Tuple
 

@@ -1,4 +1,4 @@
-"""Train an `lstm_lm` pipeline: build its vocabulary from the training corpus, run the
+"""Train an `torch_lm` pipeline: build its vocabulary from the training corpus, run the
 truncated-BPTT loop of `lm.trainer` (which `spacy train` cannot run: the recurrent state is
 carried across batches), and keep the best pipeline as a spaCy pipeline directory.
 

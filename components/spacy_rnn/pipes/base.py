@@ -10,6 +10,7 @@ import srsly
 import torch
 import torch.nn.functional as F
 from spacy import util
+from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
@@ -342,6 +343,22 @@ class TorchPipe(TrainablePipe):
         norms = list(getattr(self, "grad_norms", []))
         self.grad_norms = deque(maxlen=self.MAX_KEPT_NORMS)
         return norms
+
+
+def register_former_name(former: str, factory: str) -> None:
+    """Register the factory `factory` under `former` too, with the same settings: its name before
+    0.1.0 (CHANGELOG.md), which the config.cfg of every pipeline saved then names, so those
+    pipelines load. A pipeline made with either name predicts the same."""
+    meta = Language.get_factory_meta(factory)
+    Language.factory(
+        former,
+        default_config=meta.default_config,
+        assigns=meta.assigns,
+        requires=meta.requires,
+        retokenizes=meta.retokenizes,
+        default_score_weights=meta.default_score_weights,
+        func=util.registry.factories.get(Language.get_factory_name(factory)),
+    )
 
 
 def softmax_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> Tuple[float, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""The `lstm_lm` component: a word-level recurrent language model inside `nlp(text)`.
+"""The `torch_lm` component: a word-level recurrent language model inside `nlp(text)`.
 
 For every doc it gives `token._.surprisal` (-log2 p of the token given everything to its left
 in the doc; None for tokens the model does not read), `doc._.log_prob` (natural log, summed over
@@ -40,7 +40,7 @@ from ..lm.scoring import read_prefix, reading_groups, sample_continuation
 from ..lm.step import backward_chunk
 from ..lm.vocab import Normalizer, Vocabulary
 from ..models.language_model import State
-from .base import TorchPipe
+from .base import TorchPipe, register_former_name
 from .lm_values import LM_VALUES, LazyGroup, LMValues, PendingLMValues
 
 DEFAULT_LM_MODEL = Config().from_str(
@@ -61,7 +61,7 @@ max_batch_docs = 16
 )["model"]
 
 @Language.factory(
-    "lstm_lm",
+    "torch_lm",
     assigns=["token._.surprisal", "doc._.log_prob", "doc._.perplexity", "doc._.lm_n_tokens"],
     default_config={
         "model": DEFAULT_LM_MODEL,
@@ -77,7 +77,7 @@ max_batch_docs = 16
     },
     default_score_weights={"lm_perplexity": None},
 )
-def make_lstm_lm(
+def make_torch_lm(
     nlp: Language,
     name: str,
     model: Model,
@@ -113,6 +113,9 @@ def make_lstm_lm(
         weights_storage=weights_storage,
         scorer=scorer,
     )
+
+
+register_former_name("lstm_lm", "torch_lm")
 
 
 def lm_score(examples: Iterable[Example], **kwargs) -> Dict[str, Optional[float]]:

@@ -135,7 +135,7 @@ class PendingLMValues:
 
 
 def lm_values(doc: Doc) -> Optional[LMValues]:
-    """The doc's language-model values, computed on the first read; None when no `lstm_lm` read
+    """The doc's language-model values, computed on the first read; None when no `torch_lm` read
     the doc (or its user data was not kept). Raises ValueError when they cannot be given (the
     model's weights changed between reading the doc and the first read of its values)."""
     entry = doc.user_data.get(LM_VALUES)

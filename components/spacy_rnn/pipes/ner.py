@@ -1,4 +1,4 @@
-"""`bilstm_crf_ner`: named entities (`doc.ents`) from a BiLSTM encoder and a linear-chain CRF."""
+"""`torch_ner`: named entities (`doc.ents`) from a BiLSTM encoder and a linear-chain CRF."""
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
@@ -12,7 +12,7 @@ from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
 from ..models.tag_schemes import TAG_SCHEMES, entity_bounds, entity_tags, scheme_of, scheme_tag
-from .base import TorchPipe, loss_per_doc
+from .base import TorchPipe, loss_per_doc, register_former_name
 from .labels import add_label, missing_label_advice
 
 DEFAULT_NER_MODEL = Config().from_str(
@@ -30,7 +30,7 @@ UNKNOWN_TAG = -1
 
 
 @Language.factory(
-    "bilstm_crf_ner",
+    "torch_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type"],
     default_config={
         "model": DEFAULT_NER_MODEL,
@@ -47,7 +47,7 @@ UNKNOWN_TAG = -1
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
-def make_bilstm_crf_ner(
+def make_torch_ner(
     nlp: Language,
     name: str,
     model: Model,
@@ -59,7 +59,7 @@ def make_bilstm_crf_ner(
     input_projection: str,
     weights_storage: str,
     scorer: Optional[Callable],
-) -> "BiLSTMCRFEntityRecognizer":
+) -> "TorchEntityRecognizer":
     """tag_scheme: "BILUO" or "BIO" tags for the CRF; max_grad_norm: global gradient clipping;
     max_batch_tokens: padded tokens per prediction batch (the CRF's groups of docs take as many
     padded positions, `max_crf_cells`);
@@ -68,7 +68,7 @@ def make_bilstm_crf_ner(
     predicts (`spacy_rnn.inference`).
     weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
     `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
-    return BiLSTMCRFEntityRecognizer(
+    return TorchEntityRecognizer(
         nlp.vocab,
         model,
         name,
@@ -81,6 +81,9 @@ def make_bilstm_crf_ner(
         weights_storage=weights_storage,
         scorer=scorer,
     )
+
+
+register_former_name("bilstm_crf_ner", "torch_ner")
 
 
 def confidence_key(span: Span) -> tuple:
@@ -119,7 +122,7 @@ class EntityPredictions(list):
     confidences: Optional[List[List[float]]] = None
 
 
-class BiLSTMCRFEntityRecognizer(TorchPipe):
+class TorchEntityRecognizer(TorchPipe):
     """Tags each token with O / B-X / I-X (/ L-X / U-X) and reads entities off the tags.
 
     The CRF runs over whole docs (the encoder reads them in bounded windows). Decoding can only
@@ -144,7 +147,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         self,
         vocab: Vocab,
         model: Model,
-        name: str = "bilstm_crf_ner",
+        name: str = "torch_ner",
         *,
         tag_scheme: str = "BILUO",
         max_grad_norm: float = 5.0,
@@ -197,7 +200,7 @@ class BiLSTMCRFEntityRecognizer(TorchPipe):
         labels: Optional[List[str]] = None,
     ) -> None:
         """Collect entity labels (unless given) and vocabularies, then build the model."""
-        validate_get_examples(get_examples, "BiLSTMCRFEntityRecognizer.initialize")
+        validate_get_examples(get_examples, "TorchEntityRecognizer.initialize")
         docs = [eg.reference for eg in get_examples()]
         if labels is None:
             labels = sorted({ent.label_ for doc in docs for ent in doc.ents} | set(self.cfg["labels"]))

@@ -1,4 +1,4 @@
-"""`bilstm_tagger`: UPOS (`token.pos_`) and XPOS (`token.tag_`) from one BiLSTM encoder."""
+"""`torch_tagger`: UPOS (`token.pos_`) and XPOS (`token.tag_`) from one BiLSTM encoder."""
 from functools import partial
 from itertools import repeat
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
@@ -16,7 +16,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
-from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
+from .base import IGNORE_INDEX, TorchPipe, register_former_name, softmax_cross_entropy
 from .labels import add_label, missing_label_advice
 
 HEADS = {"pos": ("POS", POS), "tag": ("TAG", TAG)}
@@ -33,7 +33,7 @@ DEFAULT_TAGGER_MODEL = Config().from_str(
 
 
 @Language.factory(
-    "bilstm_tagger",
+    "torch_tagger",
     assigns=["token.pos", "token.tag"],
     default_config={
         "model": DEFAULT_TAGGER_MODEL,
@@ -48,7 +48,7 @@ DEFAULT_TAGGER_MODEL = Config().from_str(
     },
     default_score_weights={"pos_acc": 0.5, "tag_acc": 0.5},
 )
-def make_bilstm_tagger(
+def make_torch_tagger(
     nlp: Language,
     name: str,
     model: Model,
@@ -58,13 +58,13 @@ def make_bilstm_tagger(
     input_projection: str,
     weights_storage: str,
     scorer: Optional[Callable],
-) -> "BiLSTMTagger":
+) -> "TorchTagger":
     """max_grad_norm: global gradient clipping; max_batch_tokens: tokens per prediction batch;
     precision ("float32", "int8", "bf16") and input_projection ("form", "token"): how a loaded
     pipeline predicts (`spacy_rnn.inference`).
     weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
     `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
-    return BiLSTMTagger(
+    return TorchTagger(
         nlp.vocab,
         model,
         name,
@@ -75,6 +75,9 @@ def make_bilstm_tagger(
         weights_storage=weights_storage,
         scorer=scorer,
     )
+
+
+register_former_name("bilstm_tagger", "torch_tagger")
 
 
 def confidence_key(head: str, start: int, end: int) -> tuple:
@@ -141,7 +144,7 @@ def make_tagger_scorer() -> Callable:
     return tagger_score
 
 
-class BiLSTMTagger(TorchPipe):
+class TorchTagger(TorchPipe):
     """Predicts UPOS and XPOS with one softmax head each over a shared BiLSTM encoder.
 
     cfg["labels"] = {"pos": [...], "tag": [...]}; a head exists for each non-empty label list.
@@ -163,7 +166,7 @@ class BiLSTMTagger(TorchPipe):
         self,
         vocab: Vocab,
         model: Model,
-        name: str = "bilstm_tagger",
+        name: str = "torch_tagger",
         *,
         max_grad_norm: float = 5.0,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
@@ -210,7 +213,7 @@ class BiLSTMTagger(TorchPipe):
 
         labels: optional {"pos": [...], "tag": [...]} (e.g. from `spacy init labels`).
         """
-        validate_get_examples(get_examples, "BiLSTMTagger.initialize")
+        validate_get_examples(get_examples, "TorchTagger.initialize")
         docs = [eg.reference for eg in get_examples()]
         if labels is None:
             labels = {
@@ -219,11 +222,11 @@ class BiLSTMTagger(TorchPipe):
             }
         unknown_pos = [label for label in labels.get("pos", []) if label not in POS_IDS]
         if unknown_pos:
-            raise ValueError(f"[bilstm_tagger] not Universal POS tags: {unknown_pos}")
+            raise ValueError(f"[torch_tagger] not Universal POS tags: {unknown_pos}")
         self.cfg["labels"] = {head: list(labels.get(head, [])) for head in HEADS}
         if not self.heads:
             raise ValueError(
-                "[bilstm_tagger] no labels: the training examples carry no POS or TAG "
+                "[torch_tagger] no labels: the training examples carry no POS or TAG "
                 "annotation (token.pos_ / token.tag_) and no labels were given."
             )
         self.fit_model(docs)

@@ -1,4 +1,4 @@
-"""`lstm_textcat`: exclusive document classes (`doc.cats`) from a (Bi)RNN encoder and a pooling."""
+"""`torch_textcat`: exclusive document classes (`doc.cats`) from a (Bi)RNN encoder and a pooling."""
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
@@ -12,7 +12,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, DocOutputs
-from .base import IGNORE_INDEX, TorchPipe, softmax_cross_entropy
+from .base import IGNORE_INDEX, TorchPipe, register_former_name, softmax_cross_entropy
 from .labels import add_label, missing_label_advice
 
 DEFAULT_TEXTCAT_MODEL = Config().from_str(
@@ -31,7 +31,7 @@ packed = false
 
 
 @Language.factory(
-    "lstm_textcat",
+    "torch_textcat",
     assigns=["doc.cats"],
     default_config={
         "model": DEFAULT_TEXTCAT_MODEL,
@@ -59,7 +59,7 @@ packed = false
         "cats_auc_per_type": None,
     },
 )
-def make_lstm_textcat(
+def make_torch_textcat(
     nlp: Language,
     name: str,
     model: Model,
@@ -69,13 +69,13 @@ def make_lstm_textcat(
     input_projection: str,
     weights_storage: str,
     scorer: Optional[Callable],
-) -> "LSTMTextCategorizer":
+) -> "TorchTextCategorizer":
     """max_grad_norm: global gradient clipping; max_batch_tokens: padded tokens per prediction
     batch; precision ("float32", "int8", "bf16") and input_projection ("form", "token"): how a
     loaded pipeline predicts (`spacy_rnn.inference`).
     weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
     `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
-    return LSTMTextCategorizer(
+    return TorchTextCategorizer(
         nlp.vocab,
         model,
         name,
@@ -86,6 +86,9 @@ def make_lstm_textcat(
         weights_storage=weights_storage,
         scorer=scorer,
     )
+
+
+register_former_name("lstm_textcat", "torch_textcat")
 
 
 def exclusive_label(cats: Dict[str, float]) -> Optional[str]:
@@ -131,7 +134,7 @@ def make_textcat_scorer() -> Callable:
     return textcat_score
 
 
-class LSTMTextCategorizer(TorchPipe):
+class TorchTextCategorizer(TorchPipe):
     """Assigns each doc a probability per label (softmax over exclusive classes, summing to 1).
 
     cfg["labels"]: the classes (at least two), in the order of the logits. Docs are read whole
@@ -147,7 +150,7 @@ class LSTMTextCategorizer(TorchPipe):
         self,
         vocab: Vocab,
         model: Model,
-        name: str = "lstm_textcat",
+        name: str = "torch_textcat",
         *,
         max_grad_norm: float = 5.0,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
@@ -178,7 +181,7 @@ class LSTMTextCategorizer(TorchPipe):
     ) -> None:
         """Collect the labels (unless given, e.g. in their natural order) and vocabularies from
         the training examples, then build the model."""
-        validate_get_examples(get_examples, "LSTMTextCategorizer.initialize")
+        validate_get_examples(get_examples, "TorchTextCategorizer.initialize")
         docs = [eg.reference for eg in get_examples()]
         if labels is None:
             labels = sorted({label for doc in docs for label in doc.cats} | set(self.cfg["labels"]))

@@ -79,7 +79,7 @@ def gates_cmd(model: Path = MODEL, output_dir: Path = OUTPUT, seed: int = SEED, 
               name: str = typer.Option("gates", help="Output file name (without extension)"),
               layer: str = typer.Option("", help='LSTM layer, e.g. "l0" or "l1_reverse" (default: the last forward one)')) -> None:
     """Claim 4: heatmaps of the input, forget and output gates and the cell state per token of a
-    trained LSTM (an lstm_lm pipeline or an RNNEncoder-based tagger/recognizer/classifier)."""
+    trained LSTM (an torch_lm pipeline or an RNNEncoder-based tagger/recognizer/classifier)."""
     from ..diagnostics import gates
 
     _start(seed)
@@ -128,7 +128,7 @@ def bidirectional_cmd(output_dir: Path = OUTPUT, seed: int = SEED, quick: bool =
 def surprisal_cmd(model: Path = MODEL, output_dir: Path = OUTPUT, seed: int = SEED, quick: bool = QUICK,
                   text: str = typer.Option(PASSAGE + " tickets.", help="The text to shade"),
                   max_bits: float = typer.Option(16.0, help="Surprisal (bits) of the darkest shade")) -> None:
-    """Claim 7: the text shaded token by token by its surprisal under an lstm_lm pipeline
+    """Claim 7: the text shaded token by token by its surprisal under an torch_lm pipeline
     (surprisal.html, displaCy-like; surprisal.png; surprisal.json)."""
     from ..diagnostics import surprisal
 

@@ -2,7 +2,7 @@
 trained LSTM, token by token over a text, read with `GatedLSTM` (the same weights, the same
 arithmetic as nn.LSTM; the JSON records the largest difference from the model's own states).
 
-Works with a pipeline holding an `lstm_lm` (the LSTM reads the word embeddings) or a tagger,
+Works with a pipeline holding an `torch_lm` (the LSTM reads the word embeddings) or a tagger,
 recognizer or classifier whose encoder is an `RNNEncoder` with cell "lstm" (the LSTM reads the
 encoder's word + vector + character features, captured with a forward hook on one doc).
 """
@@ -19,7 +19,7 @@ SHOWN = ("input", "forget", "output", "cell")
 
 def lm_traces(nlp, pipe, text: str) -> Tuple[List[str], Dict, float]:
     """(labels of the tokens read, GatedLSTM traces, max |difference| from nn.LSTM's outputs)
-    for an lstm_lm pipe: the stream starts with <eos>, so each column is the state after
+    for an torch_lm pipe: the stream starts with <eos>, so each column is the state after
     reading that token."""
     ids, _ = pipe.doc_stream(nlp(text), end_with_eos=False)
     net = pipe.net.eval()

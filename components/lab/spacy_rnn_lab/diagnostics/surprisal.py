@@ -1,4 +1,4 @@
-"""Claim 7, surprisal you can see: a doc read by `lstm_lm` rendered with each token shaded by
+"""Claim 7, surprisal you can see: a doc read by `torch_lm` rendered with each token shaded by
 its surprisal (-log2 p(token | left context), `token._.surprisal`), as HTML in the manner of
 displaCy (inline styles; shown inline in a notebook) and as a PNG for reports."""
 import html
@@ -26,7 +26,7 @@ def shade(bits: Optional[float], max_bits: float) -> Tuple[float, float, float, 
 
 def render_surprisal(doc, max_bits: float = DEFAULT_MAX_BITS, jupyter: Optional[bool] = None) -> Optional[str]:
     """HTML of the doc with each token's background shaded by its surprisal (hover: the bits).
-    `doc` must have been read by an `lstm_lm` pipe. Like displacy.render: in a notebook
+    `doc` must have been read by an `torch_lm` pipe. Like displacy.render: in a notebook
     (jupyter None and IPython running, or True) the HTML is displayed and None is returned;
     otherwise the HTML string is returned."""
     spans = []
@@ -77,7 +77,7 @@ def draw_surprisal(ax, doc, max_bits: float = DEFAULT_MAX_BITS, line_chars: int 
 
 
 def run(model: Path, text: str, output_dir: Path, max_bits: float = DEFAULT_MAX_BITS) -> Dict:
-    """Read `text` with the pipeline at `model` (which has an lstm_lm); write surprisal.html,
+    """Read `text` with the pipeline at `model` (which has an torch_lm); write surprisal.html,
     surprisal.png and surprisal.json (each token's bits, the perplexity)."""
     import spacy
 
