@@ -9,7 +9,8 @@ from spacy.vectors import Vectors
 from typer.testing import CliRunner
 
 from spacy_rnn_lab.cli import app
-from spacy_rnn_lab.comparison import _parameter_count, comparison_report, disk_size, parameters, speed_axis_scale
+from spacy_rnn.evaluation.training_report import disk_size, parameters
+from spacy_rnn_lab.comparison import _parameter_count, comparison_report, speed_axis_scale
 from spacy_rnn.layers import get_torch_net
 
 from helpers import make_ner_nlp, train_ner

@@ -57,6 +57,25 @@ def test_the_lab_is_a_client_of_the_library():
     assert {"spacy_rnn.checkpoints", "spacy_rnn.evaluation.reports", "spacy_rnn.cli.common"} <= library_imports
 
 
+def module_exists(name: str) -> bool:
+    """Whether a dotted name under spacy_rnn or spacy_rnn_lab is a module or package of the repo."""
+    top = {"spacy_rnn": LIBRARY, "spacy_rnn_lab": LAB}[name.split(".")[0]]
+    path = top.joinpath(*name.split(".")[1:])
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("package,name", [(LIBRARY, "spacy_rnn"), (LAB, "spacy_rnn_lab")], ids=["library", "lab"])
+def test_every_import_of_the_two_packages_names_a_module_that_exists(package, name):
+    """Imports inside functions included: a module moved to the lab leaves no import behind."""
+    missing = [
+        f"{path.relative_to(ROOT)} imports {target}"
+        for path in sources(package)
+        for target in imported_modules(path, package, name)
+        if target.split(".")[0] in ("spacy_rnn", "spacy_rnn_lab") and not module_exists(target)
+    ]
+    assert missing == []
+
+
 def test_pip_install_spacy_rnn_ships_the_library_only():
     settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     packages = find_packages(str(ROOT / settings["where"][0]), include=settings["include"])

@@ -20,8 +20,9 @@ from typing import Dict, List, Optional, Sequence
 
 import srsly
 
+from spacy_rnn.evaluation.training_report import disk_size, parameters
 from spacy_rnn.extras import pyplot, require
-from spacy_rnn.evaluation.reports import directory_mib, machine_info, markdown_table, write_json
+from spacy_rnn.evaluation.reports import machine_info, markdown_table, write_json
 
 # task: (title, metric, evaluation report file, score key with {split})
 TASKS = {
@@ -75,26 +76,6 @@ def mean_sd(values: Sequence[float]) -> Dict:
     """Mean, sample standard deviation (None for one value) and count, rounded to 2 decimals."""
     sd = statistics.stdev(values) if len(values) > 1 else None
     return {"mean": round(statistics.mean(values), 2), "sd": None if sd is None else round(sd, 2), "n": len(values)}
-
-
-def parameters(model: Path) -> Dict[str, int]:
-    """Parameters of the torch components of the saved pipeline: all, and those training updates
-    (a frozen Transformer's are not). Loading rebuilds the modules from the saved hparams and
-    tensors only (no unpickling)."""
-    from spacy_rnn.checkpoints import load_pipeline
-    from spacy_rnn.inference import torch_components
-    from spacy_rnn.layers import get_torch_net
-
-    nlp = load_pipeline(model)
-    nets = [get_torch_net(nlp.get_pipe(name).model) for name in torch_components(nlp)]
-    params = [p for net in nets for p in net.parameters()]
-    return {"total": sum(p.numel() for p in params), "trained": sum(p.numel() for p in params if p.requires_grad)}
-
-
-def disk_size(model: Path) -> Dict[str, float]:
-    """MiB on disk of the pipeline folder, and of its static vectors table (vocab/vectors)."""
-    vectors = Path(model) / "vocab" / "vectors"
-    return {"mib": directory_mib(model), "vectors_mib": round(vectors.stat().st_size / 2**20, 1) if vectors.exists() else 0.0}
 
 
 def collect_row(spec: Dict) -> Dict:

@@ -1,5 +1,5 @@
-"""train: spaCy's training loop with crash-safe checkpoints, plus wall time, machine and training curves;
-check-gpu: every component trained on a GPU, then loaded on the CPU and compared."""
+"""train: spaCy's training loop with crash-safe checkpoints, plus wall time, machine and training curves
+(the GPU check, `python -m spacy_rnn_lab check-gpu`, is the lab's)."""
 import time
 from pathlib import Path
 from typing import Optional

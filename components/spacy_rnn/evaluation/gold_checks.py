@@ -1,6 +1,6 @@
 """What gold documents must hold before an evaluator scores them: one check per annotation kind,
 shared by every evaluator (evaluate-tagger, evaluate-ner, evaluate-textcat, calibration-report,
-vectors-curve). A score of annotation the gold lacks, or of labels the model cannot predict, is
+and the lab's vectors-curve). A score of annotation the gold lacks, or of labels the model cannot predict, is
 a number that looks like a result; these checks raise a ValueError naming the file (`source`)
 and what to do instead.
 

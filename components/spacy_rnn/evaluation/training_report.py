@@ -5,6 +5,7 @@ from typing import Dict, List
 import srsly
 
 from ..extras import pyplot
+from .reports import directory_mib
 
 
 def read_training_log(path: Path) -> List[Dict]:
@@ -62,12 +63,31 @@ def _floor(log: List[Dict]) -> float:
     return min(values) if values else 0.0
 
 
+def parameters(model: Path) -> Dict[str, int]:
+    """Parameters of the torch components of the saved pipeline: all, and those training updates
+    (a frozen Transformer's are not). Loading rebuilds the modules from the saved hparams and
+    tensors only (no unpickling)."""
+    from ..checkpoints import load_pipeline
+    from ..inference import torch_components
+    from ..layers import get_torch_net
+
+    nlp = load_pipeline(model)
+    nets = [get_torch_net(nlp.get_pipe(name).model) for name in torch_components(nlp)]
+    params = [p for net in nets for p in net.parameters()]
+    return {"total": sum(p.numel() for p in params), "trained": sum(p.numel() for p in params if p.requires_grad)}
+
+
+def disk_size(model: Path) -> Dict[str, float]:
+    """MiB on disk of the pipeline folder, and of its static vectors table (vocab/vectors)."""
+    vectors = Path(model) / "vocab" / "vectors"
+    return {"mib": directory_mib(model), "vectors_mib": round(vectors.stat().st_size / 2**20, 1) if vectors.exists() else 0.0}
+
+
 def write_training_report(
     config_path: Path, output_dir: Path, log_path: Path, seconds: float, overrides: Dict, report_dir: Path
 ) -> Dict:
     """training.json / training.md (wall time, machine, the seed the saved model was trained with,
     best dev scores, model-best's parameters and size on disk) + training_curves.png."""
-    from .comparison import disk_size, parameters
     from .reports import machine_info, markdown_table, write_json
 
     from spacy.util import load_config

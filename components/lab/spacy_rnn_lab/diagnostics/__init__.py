@@ -1,5 +1,5 @@
 """Diagnostics: one module per textbook claim about recurrent networks, each reproducing it as
-numbers (JSON) and a figure (PNG); `python -m spacy_rnn diagnose-* --help` runs them and
+numbers (JSON) and a figure (PNG); `python -m spacy_rnn_lab diagnose-* --help` runs them and
 `diagnostics-report` (module report) assembles reports/diagnostics/README.md.
 
 vanishing (1: gradient norm against distance), exploding (2: spectral radius > 1, clipping and
