@@ -44,6 +44,7 @@ COMMANDS = [
     "compact-vectors",
     "compact-weights",
     "train",
+    "add-labels",
     "evaluate-tagger",
     "evaluate-ner",
     "evaluate-textcat",

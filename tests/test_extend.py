@@ -11,6 +11,7 @@ from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import train as spacy_train
 from thinc.api import Config, fix_random_seed
+from typer.testing import CliRunner
 
 from helpers import (
     ENTITY_SENTENCES,
@@ -22,6 +23,7 @@ from helpers import (
     tagged_examples,
     textcat_examples,
 )
+from spacy_rnn.cli import app
 from spacy_rnn.layers import get_torch_net
 
 PROBE_TEXTS = TEXTS + [text for text, _ in ENTITY_SENTENCES] + [words for words, _, _ in TAGGED_SENTENCES] + [text for text, _ in SENTIMENT_TEXTS]
@@ -208,3 +210,31 @@ learn_rate = 0.01
     assert continued.get_pipe("ner").labels == grown.get_pipe("ner").labels
     assert [ent.label_ for ent in continued("Anna left on Monday").ents] == ["PER", "DATE"]
     assert continued.evaluate(entity_examples(continued))["ents_f"] == 1.0
+
+
+def test_add_labels_teaches_a_trained_recognizer_the_new_data_s_labels_with_rehearsal(trained_ner_nlp, tmp_path):
+    """`python -m spacy_rnn add-labels`: the labels the new data has and the recognizer lacks are
+    added, old-label docs are mixed back in, and the continued model predicts old and new labels."""
+    trained_ner_nlp.to_disk(tmp_path / "trained")
+    new_examples = [eg for eg in new_label_examples(trained_ner_nlp, "ner")[0] if any(e.label_ == "DATE" for e in eg.reference.ents)]
+    new_path = docbin(trained_ner_nlp, new_examples, tmp_path / "new.spacy")
+    old_path = docbin(trained_ner_nlp, entity_examples(trained_ner_nlp), tmp_path / "old.spacy")
+    dev_path = docbin(trained_ner_nlp, entity_examples(trained_ner_nlp) + new_examples, tmp_path / "dev.spacy")
+    args = [
+        "add-labels", str(tmp_path / "trained"), str(new_path), str(tmp_path / "out"), "--dev", str(dev_path),
+        "--rehearsal", str(old_path), "--ratio", "3", "--steps", "60", "--learn-rate", "0.01",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "labels added: DATE; trained on 2 new + 6 rehearsal docs" in result.output
+    continued = spacy.load(tmp_path / "out" / "model-last")
+    assert continued.get_pipe("ner").labels == (*trained_ner_nlp.get_pipe("ner").labels, "DATE")
+    assert [ent.label_ for ent in continued("Anna left on Monday").ents] == ["PER", "DATE"]
+    assert continued.evaluate(entity_examples(continued))["ents_f"] == 1.0  # the old labels kept
+
+
+def test_add_labels_refuses_a_component_that_takes_no_labels(trained_ner_nlp, tmp_path):
+    trained_ner_nlp.to_disk(tmp_path / "trained")
+    path = docbin(trained_ner_nlp, entity_examples(trained_ner_nlp), tmp_path / "new.spacy")
+    result = CliRunner().invoke(app, ["add-labels", str(tmp_path / "trained"), str(path), str(tmp_path / "out"), "--dev", str(path), "--component", "parser"])
+    assert result.exit_code == 1 and "no component named 'parser'" in result.output

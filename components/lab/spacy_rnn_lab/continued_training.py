@@ -46,6 +46,7 @@ from spacy.tokens import Doc, DocBin, Span
 
 from spacy_rnn.evaluation.accuracy_report import tag_gold_tokens
 from spacy_rnn.evaluation.reports import machine_info
+from spacy_rnn.new_labels import mix_rehearsal
 from spacy_rnn.evaluation.seqeval_report import Entity, doc_entities, iob2_tags, seqeval_scores
 
 NEW_LABEL = "NORP"
@@ -149,8 +150,7 @@ def training_sets(train_docs: Sequence[Doc], n_sentences: int, rehearsal: float,
         )
     rng = random.Random(seed)
     new_set = rng.sample(with_new, n_sentences)
-    mixed = new_set + rng.sample(old, n_old)
-    rng.shuffle(mixed)
+    mixed = mix_rehearsal(new_set, old, n_old, rng)
     counts = {
         "pool_new_label_sentences": len(with_new),
         "pool_old_sentences": len(old),

@@ -1,5 +1,7 @@
-"""train: spaCy's training loop with crash-safe checkpoints, plus wall time, machine and training curves
+"""train: spaCy's training loop with crash-safe checkpoints, plus wall time, machine and training curves;
+add-labels: a trained component taught new labels from new data, old-label data mixed back in
 (the GPU check, `python -m spacy_rnn_lab check-gpu`, is the lab's)."""
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -52,3 +54,42 @@ def train_cmd(
     if report_dir is not None:
         write_training_report(config_path, output_dir, log_path, seconds, overrides, report_dir)
         typer.echo(f"training report -> {report_dir}")
+
+
+@app.command("add-labels")
+def add_labels_cmd(
+    pipeline: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline folder"),
+    new: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin of gold docs with the new labels"),
+    output_dir: Path = typer.Argument(..., help="Where model-best and model-last go"),
+    dev: Path = typer.Option(..., exists=True, dir_okay=False, help="Dev DocBin with every label, old and new"),
+    rehearsal: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="DocBin of gold docs with the old labels, mixed back in"),
+    ratio: float = typer.Option(1.0, min=0, help="Rehearsal docs per new doc (as many as there are, at most)"),
+    component: str = typer.Option("ner", help="The component that learns the new labels"),
+    steps: int = typer.Option(500, min=1, help="Training steps"),
+    learn_rate: float = typer.Option(0.0005, min=0, help="Adam's constant learning rate (a quarter of the shipped configs' peak)"),
+    seed: int = typer.Option(0, help="Seed of the rehearsal sample and of the training"),
+    work_dir: Optional[Path] = typer.Option(None, help="Keep the grown pipeline, the training data and the config here (default: OUTPUT_DIR/continuation)"),
+) -> None:
+    """Teach a trained component the labels NEW has and it lacks: add them, mix RATIO x len(NEW)
+    old-label docs from REHEARSAL back in (so it keeps the old labels), and continue training
+    for STEPS steps with a fresh optimizer (`spacy_rnn.new_labels`); dev scores are logged as
+    in `train`."""
+    from spacy.tokens import DocBin
+
+    from ..checkpoints import load_pipeline
+    from ..errors import TrainingDiverged
+    from ..new_labels import continue_training
+
+    nlp = load_pipeline(pipeline)
+    new_docs = list(DocBin().from_disk(new).get_docs(nlp.vocab))
+    old_docs = list(DocBin().from_disk(rehearsal).get_docs(nlp.vocab)) if rehearsal else []
+    try:
+        done = continue_training(
+            nlp, component, new_docs, old_docs, dev, work_dir or output_dir / "continuation", output_dir,
+            rehearsal=ratio, steps=steps, learn_rate=learn_rate, seed=seed, stdout=sys.stdout,
+        )
+    except (ValueError, TrainingDiverged) as err:
+        fail(str(err))
+    added = ", ".join(done["labels_added"]) or "none (every label of NEW was known)"
+    typer.echo(f"labels added: {added}; trained on {done['new_docs']:,} new + {done['rehearsal_docs']:,} rehearsal docs")
+    typer.echo(f"model-best and model-last -> {output_dir}")
