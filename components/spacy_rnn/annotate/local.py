@@ -10,6 +10,7 @@ driver leaves no process writing into OUTPUT.
 """
 import multiprocessing
 import os
+import signal
 import threading
 import traceback
 from collections import deque
@@ -89,7 +90,9 @@ class _Worker:
         self.conn.close()
 
     def stop(self) -> None:
-        if self.process.is_alive():
+        """End the process: asked to when idle, terminated mid-shard (the run is being
+        interrupted: that shard is not recorded and a rerun does it)."""
+        if self.process.is_alive() and self.shard is None:
             try:
                 self.conn.send(None)
             except OSError:
@@ -102,7 +105,9 @@ class _Worker:
 
 
 def _serve(conn, job: Job) -> None:
-    """A worker process: load the pipeline, then annotate each shard received until None."""
+    """A worker process: load the pipeline, then annotate each shard received until None.
+    Ctrl-C is the driver's to handle (it stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     try:
         nlp = load_worker_pipeline(job)

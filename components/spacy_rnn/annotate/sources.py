@@ -28,6 +28,7 @@ from . import storage
 KINDS = ("jsonl", "text", "parquet", "hf")
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "text", ".parquet": "parquet"}
 HF_MARKERS = ("dataset_info.json", "dataset_dict.json")  # a saved Dataset, DatasetDict
+STRING_TYPES = ("string", "large_string", "string_view")  # a text column's type, as Arrow names it
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
 
@@ -87,7 +88,9 @@ def find_sources(path: str, kind: Optional[str] = None) -> List[Source]:
         raise AnnotateError(f"--input-format must be one of {', '.join(KINDS)}, not {kind!r}")
     if info[0] == "file":
         found = kind or _kind_of(path)
-        if found is None or found == "hf":
+        if found == "hf":
+            raise AnnotateError(f"{path}: a Hugging Face dataset is the folder save_to_disk writes, not a file")
+        if found is None:
             raise AnnotateError(f"{path}: unknown input format; name it with --input-format ({', '.join(KINDS[:3])})")
         return [Source(path, found)]
     names = storage.list_files(path)
@@ -252,7 +255,7 @@ def _table_rows(source: Source, text_column: str, id_column: Optional[str]) -> i
         if column is not None and column not in columns:
             raise AnnotateError(
                 f"{source.path} has no column {column!r} ({option}); its columns: {', '.join(columns)}")
-    if "string" not in columns[text_column]:
+    if columns[text_column] not in STRING_TYPES:
         raise AnnotateError(f"{source.path}: column {text_column!r} holds {columns[text_column]}, not strings")
     if source.kind == "parquet":
         with storage.open_input(source.path) as file_:

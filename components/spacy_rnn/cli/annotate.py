@@ -53,13 +53,12 @@ def annotate_cmd(
             batch_size=batch_size, code=code, address=address, max_retries=max_retries,
             on_plan=on_plan, on_shard=lambda record: bars[0].update(record["rows"]),
         )
-    except AnnotateError as err:
-        fail(str(err))
-    except KeyboardInterrupt:
-        fail("interrupted; the shards finished are kept: rerun the same command to do the rest")
-    finally:
+    except (AnnotateError, KeyboardInterrupt) as err:
         for bar in bars:
             bar.close()
+        fail(str(err) if isinstance(err, AnnotateError) else "interrupted; the shards done are kept: rerun the same command to do the rest")
+    for bar in bars:
+        bar.close()
     seconds = max(summary.seconds, 1e-9)
     typer.echo(
         f"{summary.rows:,} documents in, {summary.documents:,} out, {summary.errors:,} errors in {summary.seconds:.1f} s "

@@ -87,7 +87,7 @@ def benchmark_speed_cmd(
 def annotate_scaling_cmd(
     pipeline: str = typer.Argument(..., help="Pipeline folder (e.g. training/core/nlp)"),
     texts: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin whose sentences are annotated (e.g. corpus/conll2003/train.spacy)"),
-    docs: int = typer.Option(30_000, "--docs", min=1, help="Sentences per run (the DocBin's, repeated): make one worker's run last a minute or more"),
+    docs: int = typer.Option(40_000, "--docs", min=1, help="Sentences per run (the DocBin's, repeated): make one worker's run last a minute or more"),
     engines: str = typer.Option("local,ray", "--engines", help="Engines measured, comma-separated"),
     workers: str = typer.Option("1,2", "--workers", help="Worker counts measured, comma-separated (1 is needed for the overhead)"),
     shard_size: int = typer.Option(1_000, "--shard-size", min=1, help="Sentences per shard"),
