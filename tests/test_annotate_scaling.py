@@ -43,6 +43,8 @@ def test_the_report_names_its_command_and_its_assumptions():
     text = scaling_markdown(result)
     assert "Command: `python -m spacy_rnn_lab annotate-scaling nlp t.spacy`" in text
     assert "news sentences of 20.0 tokens" in text and "| local x1 | 0.2 ms | 9.1% |" in text
+    assert "local x1 9.1% below nlp.pipe + rows (target <= 10%: met)" in text
+    assert "ray x2 1.92x one worker (target >= 1.7x: met)" in text
 
 
 def test_texts_are_repeated_to_the_number_of_documents():
