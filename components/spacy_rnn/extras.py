@@ -8,7 +8,9 @@ through `require`, so that a missing one fails with the pip command that install
   (`spacy_rnn.TransformerEncoder.v1`, `spacy_rnn.RNNOverTransformer.v1`) and `init-vectors --encoder`;
 - `[datasets]`: Hugging Face `datasets`, for the convert-hf-* commands and `train-lm` on a saved dataset;
 - `[reports]`: `matplotlib`, for the figures of the reports and diagnostics;
-- `[vectors]`: the packaged GloVe 6B 50d table (read with `pandas`/`pyarrow`) and MiniLM model.
+- `[vectors]`: the packaged GloVe 6B 50d table (read with `pandas`/`pyarrow`) and MiniLM model;
+- `[parquet]`: `pyarrow`, for `annotate`'s Parquet input and output and its s3://, gs://... URIs;
+- `[ray]`: Ray Data (and `pyarrow`), for `annotate --engine ray`.
 """
 import importlib
 from types import ModuleType

@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Tuple
 import typer
 from typer.core import TyperGroup
 
+from ..errors import first_line
 from ..extras import MissingExtraError
 
 
@@ -39,11 +40,6 @@ def spacy_cli_util():
     from spacy.cli import _util
 
     return _util
-
-
-def first_line(err: BaseException) -> str:
-    """The first non-blank line of an exception's message (or its type's name)."""
-    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
 def label_names(option: str, value: Optional[str]) -> Optional[List[str]]:

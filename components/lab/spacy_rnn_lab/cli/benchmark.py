@@ -1,4 +1,5 @@
-"""Benchmarks: benchmark-speed (words/second and peak memory against a peer pipeline) and
+"""Benchmarks: benchmark-speed (words/second and peak memory against a peer pipeline),
+annotate-scaling (the library's annotate command with 1 and 2 workers against nlp.pipe), and
 ablate-ner and ablate-lm (a config retrained without each of its parts, compared on dev)."""
 from pathlib import Path
 from typing import List, Optional
@@ -80,6 +81,40 @@ def benchmark_speed_cmd(
                    f"(+{report['memory']['peak_increase_mib']} MiB over the loaded model)")
     write_benchmark_report(report, output_dir)
     typer.echo(f"report -> {output_dir / 'speed.md'}")
+
+
+@app.command("annotate-scaling")
+def annotate_scaling_cmd(
+    pipeline: str = typer.Argument(..., help="Pipeline folder (e.g. training/core/nlp)"),
+    texts: Path = typer.Argument(..., exists=True, dir_okay=False, help="DocBin whose sentences are annotated (e.g. corpus/conll2003/train.spacy)"),
+    docs: int = typer.Option(40_000, "--docs", min=1, help="Sentences per run (the DocBin's, repeated): make one worker's run last a minute or more"),
+    engines: str = typer.Option("local,ray", "--engines", help="Engines measured, comma-separated"),
+    workers: str = typer.Option("1,2", "--workers", help="Worker counts measured, comma-separated (1 is needed for the overhead)"),
+    shard_size: int = typer.Option(1_000, "--shard-size", min=1, help="Sentences per shard"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="nlp.pipe's batch size (default: the pipeline's)"),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Where the input and output files go while measuring (default: the temp folder)"),
+    output_dir: Path = typer.Option(Path("reports/annotate"), help="Where scaling.json and README.md go"),
+) -> None:
+    """Words/s of `python -m spacy_rnn annotate` with each engine and worker count (one torch
+    thread per worker) against plain nlp.pipe in this process, on the same sentences in one run;
+    each engine's start-up and overhead per document; and an estimate for 100 million news
+    sentences on a cluster of 16-core nodes. Run it on a quiet machine."""
+    import shlex
+    import sys
+
+    from ..annotate_scaling import scaling_benchmark, write_scaling_report
+    from spacy_rnn.annotate import ENGINES
+
+    engine_list, worker_counts = engines.split(","), sorted({int(n) for n in workers.split(",")})
+    if not set(engine_list) <= set(ENGINES) or 1 not in worker_counts:
+        fail(f"--engines takes {', '.join(ENGINES)}; --workers must include 1")
+    report = scaling_benchmark(pipeline, texts, docs, engine_list, worker_counts, shard_size, batch_size, work_dir)
+    command = "python -m spacy_rnn_lab " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    write_scaling_report(report, output_dir, command)
+    for name, figure in report["figures"].items():
+        typer.echo(f"{name:10s} {figure['steady_words_per_second']:>8,} words/s (steady), start-up {figure['startup_seconds']} s"
+                   + (f", speed-up {figure['steady_speedup']}" if "steady_speedup" in figure else ""))
+    typer.echo(f"report -> {output_dir / 'README.md'}")
 
 
 @app.command("ablate-ner")
