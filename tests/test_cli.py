@@ -51,6 +51,9 @@ COMMANDS = [
     "train-lm",
     "evaluate-lm",
     "calibration-report",
+    "model-card",
+    "push-to-hub",
+    "export-encoder",
     "prune-vectors",
     "demo",
 ]

