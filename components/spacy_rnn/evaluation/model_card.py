@@ -100,7 +100,7 @@ def _score_lines(loaded) -> List[str]:
         dataset = report.get("corpus")
         for key, value in _scores(report).items():
             name, split, score = _split_key(key, dataset)
-            rows.append([name, split, score, f"{value:.2f}", path.name])
+            rows.append([name, split, score, f"{value:.2f}" if isinstance(value, float) else f"{value:,}", path.name])
         dev = f"training's dev set ({report.get('overrides', {}).get('paths.dev') or 'its config'})"
         for score, value in report.get("best_dev_scores", {}).items():
             if isinstance(value, (int, float)):
