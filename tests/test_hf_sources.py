@@ -143,3 +143,9 @@ def test_a_hub_name_fails_at_once_when_the_hub_cannot_be_reached(tmp_path, monke
     code, output = convert("convert-hf-ner", "someone/no_such_dataset", tmp_path / "out.spacy")
     line = one_error_line(output)
     assert code == 1 and "someone/no_such_dataset: no such file or folder here, and the Hugging Face hub is offline" in line
+
+
+def test_a_dataset_saved_without_rows_is_named(tmp_path):
+    Dataset.from_dict({"tokens": [], "ner_tags": []}).save_to_disk(str(tmp_path / "empty"))
+    code, output = convert("convert-hf-ner", tmp_path / "empty", tmp_path / "out.spacy")
+    assert code == 1 and "the dataset has no rows (saved with none): nothing to convert" in one_error_line(output)
