@@ -231,7 +231,7 @@ def test_command_line_on_a_saved_pipeline(ruler_nlp, gold_path, tmp_path):
     maps = ["--label-map", "PERSON=PER", "--label-map", "DATE=", "--label-map", "NORP=MISC"]
     result = runner.invoke(app, args + maps + ["--name", "ner"])
     assert result.exit_code == 0, result.output
-    assert "conll2003.test.f1" in result.output and "62.50" in result.output
+    assert f"{gold_path.parent.name}.test.f1" in result.output and "62.50" in result.output  # named after its folder
     assert "precision" not in result.output
     assert json.loads((tmp_path / "ner.json").read_text(encoding="utf-8"))["label_map"] == LABEL_MAP
     assert (tmp_path / "ner.md").exists()

@@ -47,7 +47,7 @@ from .featurize import (
 )
 from .models.encoder import RNNEncoder, RNNEncoderSettings, SequenceBatch, check_settings
 from .models.transformer import RNNOverTransformer, RNNOverTransformerBatch, TransformerEncoder, TransformerSettings
-from .transformer_features import DocPieces, WordPieceFeaturizer, tokenizer_attrs
+from .transformer_features import DocPieces, WordPieceFeaturizer, save_tokenizer, tokenizer_attrs
 from .vectors import resolve_encoder
 
 @dataclass(frozen=True)
@@ -274,6 +274,14 @@ class TransformerEncoderSpec(TransformerSettings):
 
     def build(self, attrs: Dict) -> TransformerEncoder:
         return _hub_errors(self.transformer, lambda path: TransformerEncoder(self, pretrained=path))
+
+    def save_pretrained(self, attrs: Dict, encoder: TransformerEncoder, path) -> None:
+        """Write the Hugging Face model of `encoder` (what `build(attrs)` built, with its trained
+        weights) and its tokenizer (from `attrs`) to the folder `path`, which
+        `AutoModel.from_pretrained` and `AutoTokenizer.from_pretrained` read. The pooling to
+        spaCy tokens, the no-piece vector and the layer mix are this encoder's, not part of it."""
+        encoder.transformer.save_pretrained(path)
+        save_tokenizer(attrs, path)
 
 
 @dataclass(frozen=True)

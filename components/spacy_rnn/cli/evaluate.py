@@ -3,11 +3,22 @@
 that lacks the annotation it scores or whose labels the pipeline cannot predict
 (spacy_rnn.evaluation.gold_checks), with one line naming the file."""
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional
 
 import typer
 
 from .common import app, echo_scores, fail, load_pipeline, split_arg
+
+CORPUS_HELP = (
+    "The dataset's name in the report's keys ({NAME}.{split}.{score}) and title; default: the folder of the "
+    "first --split file (corpus/mydata/test.spacy -> mydata)"
+)
+
+
+def dataset_name(corpus: Optional[str], paths: Dict[str, Path]) -> str:
+    """The name a report gives its dataset: `corpus` if given, else the name of the folder that
+    holds the first gold file."""
+    return corpus or next(iter(paths.values())).resolve().parent.name
 
 
 @app.command("evaluate-tagger")
@@ -17,7 +28,7 @@ def evaluate_tagger_cmd(
         ..., "--split", help="NAME=PATH of a gold DocBin, e.g. dev=corpus/ud_en_ewt/dev.spacy (repeatable)"
     ),
     output_dir: Path = typer.Option(Path("reports/pos"), help="Where accuracy.json and accuracy.md go"),
-    corpus: str = typer.Option("ud_ewt", help="Corpus name used in the report keys"),
+    corpus: Optional[str] = typer.Option(None, help=CORPUS_HELP),
 ) -> None:
     """UPOS/XPOS accuracy overall and per tag on gold tokens, whole documents and single sentences.
     A measure the gold lacks (or the pipeline does not predict) is left out, and said so."""
@@ -26,7 +37,7 @@ def evaluate_tagger_cmd(
     paths = dict(split_arg(arg) for arg in splits)
     nlp = load_pipeline(model)
     try:
-        report = tagging_report(nlp, paths, corpus, str(model))
+        report = tagging_report(nlp, paths, dataset_name(corpus, paths), str(model))
     except (OSError, ValueError) as err:
         fail(str(err))
     write_tagging_report(report, output_dir)
@@ -42,7 +53,7 @@ def evaluate_ner_cmd(
         ..., "--split", help="NAME=PATH of a gold DocBin with doc.ents, e.g. test=corpus/conll2003/test.spacy (repeatable)"
     ),
     output_dir: Path = typer.Option(..., help="Where NAME.json and NAME.md go"),
-    corpus: str = typer.Option("conll2003", help="Corpus name used in the report keys"),
+    corpus: Optional[str] = typer.Option(None, help=CORPUS_HELP),
     label_maps: List[str] = typer.Option(
         [], "--label-map", help="FROM=TO renames a predicted label, e.g. PERSON=PER; FROM= drops it (repeatable)"
     ),
@@ -60,7 +71,7 @@ def evaluate_ner_cmd(
     label_map = dict(_label_map_arg(arg) for arg in label_maps)
     nlp = load_pipeline(model)
     try:
-        report = ner_report(nlp, paths, corpus, model, label_map, allow_unknown_labels=allow_unknown_labels)
+        report = ner_report(nlp, paths, dataset_name(corpus, paths), model, label_map, allow_unknown_labels=allow_unknown_labels)
     except (OSError, ValueError) as err:
         fail(str(err))
     for split, result in report["splits"].items():
@@ -84,7 +95,7 @@ def evaluate_textcat_cmd(
         ..., "--split", help="NAME=PATH of a gold DocBin with doc.cats, e.g. test=corpus/sst2/test.spacy (repeatable)"
     ),
     output_dir: Path = typer.Option(..., help="Where NAME.json and NAME.md go"),
-    corpus: str = typer.Option(..., help="Corpus name used in the report keys, e.g. sst2"),
+    corpus: Optional[str] = typer.Option(None, help=CORPUS_HELP),
     name: str = typer.Option("textcat", help="Report file name"),
     n_errors: int = typer.Option(25, help="Misclassified documents listed per split"),
 ) -> None:
@@ -95,7 +106,7 @@ def evaluate_textcat_cmd(
     paths = dict(split_arg(arg) for arg in splits)
     nlp = load_pipeline(model)
     try:
-        report = textcat_report(nlp, paths, corpus, model, n_errors)
+        report = textcat_report(nlp, paths, dataset_name(corpus, paths), model, n_errors)
     except (OSError, ValueError) as err:
         fail(str(err))
     write_textcat_report(report, output_dir, name)

@@ -22,6 +22,7 @@ def train_cmd(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Training config (.cfg)"),
     output_dir: Path = typer.Argument(..., help="Where model-best and model-last go"),
     report_dir: Optional[Path] = typer.Option(None, help="Write training.json/.md and training_curves.png here"),
+    name: Optional[str] = typer.Option(None, help="The training report's title (default: OUTPUT_DIR's folder name)"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
 ) -> None:
     """`spacy train`'s loop with checkpoints a crash cannot destroy (`spacy_rnn.training_loop`),
@@ -52,7 +53,7 @@ def train_cmd(
     seconds = time.perf_counter() - start
     typer.echo(f"model-best and model-last -> {output_dir}")
     if report_dir is not None:
-        write_training_report(config_path, output_dir, log_path, seconds, overrides, report_dir)
+        write_training_report(config_path, output_dir, log_path, seconds, overrides, report_dir, name or "")
         typer.echo(f"training report -> {report_dir}")
 
 

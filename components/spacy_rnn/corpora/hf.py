@@ -37,8 +37,8 @@ def docs_from_hf_tagging(
     UPOS values are strings or ClassLabel ids. Tokens whose UPOS is "_"
     (multi-word tokens) are skipped. The XPOS column is optional; a None or
     "_" XPOS leaves tag_ unset. Words are separated by single spaces.
-    Raises ValueError for a missing column, rows whose columns differ in
-    length, and UPOS values outside the 17 Universal Dependencies tags.
+    Raises ValueError for a missing column, a row whose columns are not lists
+    (tokens: of strings) or differ in length, and UPOS values outside the 17 Universal Dependencies tags.
     """
     columns = [tokens_column, upos_column]
     _require_columns(dataset, columns)
@@ -46,7 +46,7 @@ def docs_from_hf_tagging(
         columns.append(xpos_column)
     upos_names = _class_label_names(dataset.features[upos_column])
     for index, row in enumerate(dataset.select_columns(columns)):
-        _check_row_lengths(index, row, columns)
+        _check_row(index, row, columns)
         tokens = row[tokens_column]
         xpos = row.get(xpos_column, [None] * len(tokens))
         words: List[str] = []
@@ -78,14 +78,14 @@ def docs_from_hf_ner(
     NER tags are IOB2 strings or ClassLabel ids, as in the hub's "conll2003"
     dataset, and are decoded by iob2_to_spans (an I-X that does not continue
     an entity of type X starts one). Words are separated by single spaces.
-    Raises ValueError for a missing column, rows whose columns differ in
-    length, rows without tokens and tags other than O, B-X and I-X.
+    Raises ValueError for a missing column, a row whose columns are not lists
+    (tokens: of strings) or differ in length, rows without tokens and tags other than O, B-X and I-X.
     """
     columns = [tokens_column, tags_column]
     _require_columns(dataset, columns)
     tag_names = _class_label_names(dataset.features[tags_column])
     for index, row in enumerate(dataset.select_columns(columns)):
-        _check_row_lengths(index, row, columns)
+        _check_row(index, row, columns)
         words = row[tokens_column]
         if not words:
             raise ValueError(f"Row {index}: no tokens in column {tokens_column!r}")
@@ -191,15 +191,27 @@ def _require_columns(dataset: "Dataset", columns: List[str]) -> None:
             raise ValueError(f"Dataset has no column {column!r}; it has {dataset.column_names}")
 
 
-def _check_row_lengths(index: int, row: dict, columns: List[str]) -> None:
-    """Raise ValueError unless every column of the row has as many values as the first."""
+def _check_row(index: int, row: dict, columns: List[str]) -> None:
+    """Raise ValueError unless every column of the row is a list with as many values as the
+    first (the tokens, which are strings)."""
     first = columns[0]
+    for column in columns:
+        if not isinstance(row[column], list):
+            raise ValueError(f"Row {index}: column {column!r} holds {_shown(row[column])}, not a list with one value per token")
+    if not all(isinstance(word, str) for word in row[first]):
+        raise ValueError(f"Row {index}: column {first!r} holds {_shown(row[first])}, not a list of strings")
     for column in columns[1:]:
         if len(row[column]) != len(row[first]):
             raise ValueError(
                 f"Row {index}: column {column!r} has {len(row[column])} values, "
                 f"column {first!r} has {len(row[first])}"
             )
+
+
+def _shown(value) -> str:
+    """A value as an error message shows it: its type and its repr, cut to 60 characters."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 def _sentence_doc(vocab: Vocab, words: List[str], **annotation: List[str]) -> Doc:

@@ -84,17 +84,20 @@ def disk_size(model: Path) -> Dict[str, float]:
 
 
 def write_training_report(
-    config_path: Path, output_dir: Path, log_path: Path, seconds: float, overrides: Dict, report_dir: Path
+    config_path: Path, output_dir: Path, log_path: Path, seconds: float, overrides: Dict, report_dir: Path, name: str = ""
 ) -> Dict:
     """training.json / training.md (wall time, machine, the seed the saved model was trained with,
-    best dev scores, model-best's parameters and size on disk) + training_curves.png."""
+    best dev scores, model-best's parameters and size on disk) + training_curves.png, titled
+    `name` (default: the name of output_dir, the run's folder)."""
     from .reports import machine_info, markdown_table, write_json
 
     from spacy.util import load_config
 
     log = read_training_log(log_path)
     best = max(log, key=lambda entry: entry["score"])
+    name = name or output_dir.resolve().name
     report = {
+        "name": name,
         "config": str(config_path),
         "overrides": {k: v for k, v in overrides.items() if k != "training.logger.output_file"},
         "seed": load_config(output_dir / "model-last" / "config.cfg", interpolate=True)["training"]["seed"],
@@ -111,8 +114,9 @@ def write_training_report(
     write_json(report, report_dir / "training.json")
     rows = [[name, f"{value:.2f}" if isinstance(value, float) else value] for name, value in best["scores"].items()]
     markdown = [
-        f"# Training: {config_path}",
+        f"# Training: {name}",
         "",
+        f"- config: {config_path}",
         f"- wall time: {seconds / 60:.1f} min; last evaluation at step {report['last_evaluated_step']} "
         f"(epoch {report['last_evaluated_epoch']}), "
         f"on {report['machine']['processor']} ({report['machine']['cpu_count']} cores, "
@@ -127,5 +131,5 @@ def write_training_report(
         "",
     ]
     (report_dir / "training.md").write_text("\n".join(markdown), encoding="utf-8")
-    plot_training_curves(log, report_dir / "training_curves.png", f"{config_path.name}: training curves")
+    plot_training_curves(log, report_dir / "training_curves.png", f"{name}: training curves")
     return report
