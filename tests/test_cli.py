@@ -50,6 +50,7 @@ COMMANDS = [
     "kneser-ney",
     "train-lm",
     "evaluate-lm",
+    "calibrate",
     "calibration-report",
     "prune-vectors",
     "demo",
