@@ -51,6 +51,7 @@ COMMANDS = [
     "kneser-ney",
     "train-lm",
     "evaluate-lm",
+    "calibrate",
     "calibration-report",
     "model-card",
     "push-to-hub",

@@ -188,14 +188,32 @@ def split_calibration(nlp: Language, task: str, path: Path) -> Tuple[Dict[str, D
     return results, not_scored
 
 
+def pipeline_temperatures(nlp: Language, task: str) -> Dict[str, Dict[str, float]]:
+    """{component: {setting: T}}: the temperature settings (`spacy_rnn.pipes.temperature`) of
+    the components that set the task's predictions."""
+    return {
+        name: {setting: pipe.cfg[setting] for setting in pipe.TEMPERATURES.values()}
+        for name, pipe in nlp.components
+        if hasattr(pipe, "TEMPERATURES") and set(ASSIGNS[task]) & set(nlp.get_pipe_meta(name).assigns)
+    }
+
+
+def temperatures_text(temperatures: Dict[str, Dict[str, float]]) -> str:
+    """The report's temperatures in words, e.g. "ner temperature = 1.43"."""
+    settings = [f"{name} {setting} = {value:g}" for name, values in temperatures.items() for setting, value in values.items()]
+    return ", ".join(settings) or "none (no component with temperature settings)"
+
+
 def calibration_report(nlp: Language, task: str, splits: Dict[str, Path], model: str) -> Dict:
-    """Calibration of every split: {task, model, tokenization, n_bins, thresholds, splits
-    {name: {path, measures {measure: calibration}, not_scored {measure: why}}}, machine}."""
+    """Calibration of every split: {task, model, temperatures (`pipeline_temperatures`),
+    tokenization, n_bins, thresholds, splits {name: {path, measures {measure: calibration},
+    not_scored {measure: why}}}, machine}."""
     if task not in ASSIGNS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     report: Dict = {
         "task": task,
         "model": model,
+        "temperatures": pipeline_temperatures(nlp, task),
         "tokenization": "gold",
         "n_bins": N_BINS,
         "thresholds": list(THRESHOLDS),
@@ -241,6 +259,8 @@ def calibration_markdown(report: Dict) -> str:
         f"ECE: expected calibration error over {report['n_bins']} equal-width bins (0 is perfect),"
         " in points of %. A filter at t keeps the predictions with confidence >= t. Choose a"
         " threshold on the dev split; the test split shows what it gives on unseen text.",
+        f"Temperatures: {temperatures_text(report['temperatures'])} (1: the confidences as trained;"
+        " `python -m spacy_rnn calibrate` fits them on dev).",
         "",
     ]
     at = HEADLINE_THRESHOLD

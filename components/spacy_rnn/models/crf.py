@@ -68,12 +68,13 @@ class LinearChainCRF(nn.Module):
             penalty = torch.zeros(shape).masked_fill(~mask, IMPOSSIBLE)
             self.register_buffer(f"{name}_penalty", penalty, persistent=False)
 
-    def _scores(self):
-        """Learned scores with IMPOSSIBLE added where forbidden (finite, so gradients stay defined)."""
+    def _scores(self, temperature: float = 1.0):
+        """Learned scores divided by temperature, with IMPOSSIBLE added where forbidden (finite,
+        so gradients stay defined)."""
         return (
-            self.start + self.start_penalty,
-            self.end + self.end_penalty,
-            self.transitions + self.transitions_penalty,
+            self.start / temperature + self.start_penalty,
+            self.end / temperature + self.end_penalty,
+            self.transitions / temperature + self.transitions_penalty,
         )
 
     def _decoding_scores(self):
@@ -117,20 +118,24 @@ class LinearChainCRF(nn.Module):
         tags y_0..y_t with y_t = c (emissions up to t included); beta[b, t, c]: the same for
         y_t+1.. given y_t = c (end score included). So log p(y_t = c) = alpha + beta - log Z.
         Meaningless on padding."""
-        alpha, beta, log_z = self._forward_backward(emissions, mask)
+        scores = tuple(scores.to(emissions.dtype) for scores in self._scores())
+        alpha, beta, log_z = self._forward_backward(emissions, mask, scores)
         rows = torch.arange(len(emissions), device=emissions.device).unsqueeze(1)
         positions = torch.arange(emissions.shape[1], device=emissions.device)
         return alpha(rows, positions), beta(rows, positions), log_z
 
-    def _forward_backward(self, emissions: torch.Tensor, mask: torch.Tensor) -> Tuple[Callable, Callable, torch.Tensor]:
-        """`forward_backward` with its tables read only where needed: alpha(rows, positions) and
-        beta(rows, positions) give FloatTensor[..., C] at those indices (LongTensors or ints,
+    def _forward_backward(
+        self, emissions: torch.Tensor, mask: torch.Tensor, scores: Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    ) -> Tuple[Callable, Callable, torch.Tensor]:
+        """`forward_backward` with its tables read only where needed, for the start, end and
+        transition scores `scores` (`_scores`, in the emissions' dtype): alpha(rows, positions)
+        and beta(rows, positions) give FloatTensor[..., C] at those indices (LongTensors or ints,
         broadcast together); and log Z FloatTensor[B].
 
         Both recursions run in one loop of T - 1 batched matrix products over scores rescaled
         to sum to 1 at each step (the logs of the scales are summed after the loop); the
         backward one over each row reversed, so that it starts at every row's last token."""
-        start, end, transitions = (scores.to(emissions.dtype) for scores in self._scores())
+        start, end, transitions = scores
         batch_size, length, _ = emissions.shape
         lengths = mask.sum(dim=1)
         rows = torch.arange(batch_size, device=emissions.device)
@@ -172,12 +177,18 @@ class LinearChainCRF(nn.Module):
         return (alpha + beta - log_z[:, None, None]).exp().masked_fill(~mask.unsqueeze(-1), 0.0)
 
     @torch.no_grad()
-    def segment_log_probs(self, emissions: torch.Tensor, mask: torch.Tensor, segments: Segments) -> torch.Tensor:
+    def segment_log_probs(
+        self, emissions: torch.Tensor, mask: torch.Tensor, segments: Segments, temperature: float = 1.0
+    ) -> torch.Tensor:
         """log p(y_first.. = tags, and y after them not in not_next) for each of the K segments
         of a batch (emissions FloatTensor[B, T, C], mask BoolTensor[B, T]): FloatTensor[K],
-        from `forward_backward`'s tables read at the segments' edges only."""
-        start, end, transitions = (scores.to(emissions.dtype) for scores in self._scores())
-        alpha, beta, log_z = self._forward_backward(emissions, mask)
+        from `forward_backward`'s tables read at the segments' edges only. With a temperature,
+        under the CRF whose learned scores and emissions are divided by it (the constraints
+        stay): above 1 the distribution moves towards the uniform one over the allowed sequences,
+        below 1 towards the best sequence, which (`decode`) is the same at every temperature."""
+        start, end, transitions = (scores.to(emissions.dtype) for scores in self._scores(temperature))
+        emissions = emissions / temperature
+        alpha, beta, log_z = self._forward_backward(emissions, mask, (start, end, transitions))
         rows, firsts, sizes, tags, not_next = segments
         owner, offsets = segment_positions(sizes)
         lasts = firsts + sizes - 1

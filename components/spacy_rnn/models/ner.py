@@ -106,19 +106,26 @@ class EntityTaggerNet(TaggerNet):
 
     @torch.no_grad()
     def span_probabilities(
-        self, emissions: List[torch.Tensor], outside: List[torch.Tensor], spans: List[List[Tuple[int, int, str]]], max_cells: int
+        self,
+        emissions: List[torch.Tensor],
+        outside: List[torch.Tensor],
+        spans: List[List[Tuple[int, int, str]]],
+        max_cells: int,
+        temperature: float = 1.0,
     ) -> List[List[float]]:
         """For each doc, the probability of each of its entity spans (start, end exclusive,
         label), e.g. the decoded ones, under the CRF: the total probability of the valid tag
         sequences (with "O" where `outside`) that give exactly that span its tags (BIO: and do
         not continue it on the next token). From the forward-backward tables, in float64; docs
-        of similar length together, at most `max_cells` padded positions a group."""
+        of similar length together, at most `max_cells` padded positions a group.
+        temperature: every score of the CRF divided by it (`LinearChainCRF.segment_log_probs`;
+        without learned transitions, the same as a softmax of the emissions divided by it)."""
         probabilities: List[List[float]] = [[] for _ in spans]
         lengths = [len(e) if doc_spans else 0 for e, doc_spans in zip(emissions, spans)]
         for group in length_groups(lengths, max_cells):
             padded, mask = self.padded_scores(emissions, outside, group)
             segments = self.span_segments([spans[i] for i in group], padded.device)
-            values = iter(self.crf.segment_log_probs(padded.double(), mask, segments).exp().tolist())
+            values = iter(self.crf.segment_log_probs(padded.double(), mask, segments, temperature).exp().tolist())
             for i in group:
                 probabilities[i] = [next(values) for _ in spans[i]]
         return probabilities

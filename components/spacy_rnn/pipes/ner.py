@@ -14,6 +14,7 @@ from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
 from ..models.tag_schemes import TAG_SCHEMES, entity_bounds, entity_tags, scheme_of, scheme_tag
 from .base import TorchPipe, loss_per_doc, register_former_name
 from .labels import add_label, missing_label_advice
+from .temperature import check_temperature
 
 DEFAULT_NER_MODEL = Config().from_str(
     """
@@ -38,6 +39,7 @@ UNKNOWN_TAG = -1
         "max_grad_norm": 5.0,
         "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
         "confidences": True,
+        "temperature": 1.0,
         # The fastest setting within 0.1 of float32 on dev (reports/ner/speed.md: int8 per-form
         # 2.61x the peer with confidences, dev F1 +0.02).
         "precision": "int8",
@@ -55,6 +57,7 @@ def make_torch_ner(
     max_grad_norm: float,
     max_batch_tokens: int,
     confidences: bool,
+    temperature: float,
     precision: str,
     input_projection: str,
     weights_storage: str,
@@ -63,7 +66,9 @@ def make_torch_ner(
     """tag_scheme: "BILUO" or "BIO" tags for the CRF; max_grad_norm: global gradient clipping;
     max_batch_tokens: padded tokens per prediction batch (the CRF's groups of docs take as many
     padded positions, `max_crf_cells`);
-    confidences: set each predicted entity's probability, `ent._.confidence`; precision
+    confidences: set each predicted entity's probability, `ent._.confidence`; temperature: that
+    probability is computed with every CRF score divided by it (`spacy_rnn.pipes.temperature`;
+    `python -m spacy_rnn calibrate` fits it); precision
     ("float32", "int8", "bf16") and input_projection ("form", "token"): how a loaded pipeline
     predicts (`spacy_rnn.inference`).
     weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
@@ -76,6 +81,7 @@ def make_torch_ner(
         max_grad_norm=max_grad_norm,
         max_batch_tokens=max_batch_tokens,
         confidences=confidences,
+        temperature=temperature,
         precision=precision,
         input_projection=input_projection,
         weights_storage=weights_storage,
@@ -133,7 +139,8 @@ class TorchEntityRecognizer(TorchPipe):
     Entities already in doc.ents (e.g. from an entity_ruler before the recognizer) are kept and
     the model predicts around them; every other token outside the predicted entities becomes "O".
     With cfg["confidences"], each predicted entity gets `ent._.confidence`: its probability
-    under the CRF given the text and the constraints above (`EntityTaggerNet.span_probabilities`).
+    under the CRF given the text and the constraints above (`EntityTaggerNet.span_probabilities`),
+    with every score divided by cfg["temperature"] (`spacy_rnn.pipes.temperature`; 1.0: as trained).
     It is kept in doc.user_data at the entity's character offsets with its label, so it stays
     with the entity when tokens inside it or elsewhere are merged or split, through
     `Span.as_doc(copy_user_data=True)`, `Doc.from_docs` and serialization; an entity whose extent
@@ -141,7 +148,8 @@ class TorchEntityRecognizer(TorchPipe):
     """
 
     NET_CLASS = "EntityTaggerNet"
-    PREDICTION_SETTINGS = ("confidences", *TorchPipe.INFERENCE_SETTINGS)
+    TEMPERATURES = {"entities": "temperature"}  # measure: setting
+    PREDICTION_SETTINGS = ("confidences", "temperature", *TorchPipe.INFERENCE_SETTINGS)
 
     def __init__(
         self,
@@ -153,6 +161,7 @@ class TorchEntityRecognizer(TorchPipe):
         max_grad_norm: float = 5.0,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         confidences: bool = True,
+        temperature: float = 1.0,
         precision: str = "int8",
         input_projection: str = "form",
         weights_storage: str = "float32",
@@ -172,8 +181,10 @@ class TorchEntityRecognizer(TorchPipe):
             weights_storage=weights_storage,
             scorer=scorer,
         )
+        check_temperature(f"[{name}] temperature", temperature)
         self.cfg["tag_scheme"] = tag_scheme
         self.cfg["confidences"] = confidences
+        self.cfg["temperature"] = float(temperature)
 
     @property
     def tags(self) -> List[str]:
@@ -231,9 +242,17 @@ class TorchEntityRecognizer(TorchPipe):
         predictions = EntityPredictions(self.decode(docs, emissions))
         if self.cfg.get("confidences", True):
             spans = [self.tag_spans(ids) for ids in predictions]
-            net = get_torch_net(self.model)
-            predictions.confidences = net.span_probabilities(emissions, self._outside(docs), spans, self.max_crf_cells)
+            predictions.confidences = self.span_probabilities(docs, emissions, spans, self.cfg["temperature"])
         return predictions
+
+    def span_probabilities(
+        self, docs: List[Doc], emissions: List[torch.Tensor], spans: List[List[Tuple[int, int, str]]], temperature: float
+    ) -> List[List[float]]:
+        """Per doc, the probability of each of its spans (start, end exclusive, label) given its
+        emission scores, with the tokens `decode` keeps "O" outside and every CRF score divided
+        by temperature (`EntityTaggerNet.span_probabilities`)."""
+        net = get_torch_net(self.model)
+        return net.span_probabilities(emissions, self._outside(docs), spans, self.max_crf_cells, temperature)
 
     def decode(self, docs: List[Doc], emissions: List[torch.Tensor]) -> List[numpy.ndarray]:
         """The best valid tag sequence of each doc given its emission scores FloatTensor[len(doc),

@@ -18,6 +18,7 @@ from thinc.api import Config, Model
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, TokenOutputs, get_torch_net
 from .base import IGNORE_INDEX, TorchPipe, register_former_name, softmax_cross_entropy
 from .labels import add_label, missing_label_advice
+from .temperature import check_temperature
 
 HEADS = {"pos": ("POS", POS), "tag": ("TAG", TAG)}
 
@@ -43,6 +44,8 @@ DEFAULT_TAGGER_MODEL = Config().from_str(
         # 2.57x the peer, dev UPOS -0.01, XPOS +0.01).
         "precision": "int8",
         "input_projection": "form",
+        "pos_temperature": 1.0,
+        "tag_temperature": 1.0,
         "weights_storage": "float32",
         "scorer": {"@scorers": "spacy_rnn.tagger_scorer.v1"},
     },
@@ -56,12 +59,16 @@ def make_torch_tagger(
     max_batch_tokens: int,
     precision: str,
     input_projection: str,
+    pos_temperature: float,
+    tag_temperature: float,
     weights_storage: str,
     scorer: Optional[Callable],
 ) -> "TorchTagger":
     """max_grad_norm: global gradient clipping; max_batch_tokens: tokens per prediction batch;
     precision ("float32", "int8", "bf16") and input_projection ("form", "token"): how a loaded
     pipeline predicts (`spacy_rnn.inference`).
+    pos_temperature, tag_temperature: the confidences are softmax(logits / T) of each head
+    (`spacy_rnn.pipes.temperature`; `python -m spacy_rnn calibrate` fits them).
     weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
     `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
     return TorchTagger(
@@ -72,6 +79,8 @@ def make_torch_tagger(
         max_batch_tokens=max_batch_tokens,
         precision=precision,
         input_projection=input_projection,
+        pos_temperature=pos_temperature,
+        tag_temperature=tag_temperature,
         weights_storage=weights_storage,
         scorer=scorer,
     )
@@ -157,10 +166,13 @@ class TorchTagger(TorchPipe):
     user data and pickling keep it; a token merged or split since tagging, or whose label was
     changed since, reads None (the tagger never scored it), never another token's value.
     `Span.as_doc()` without copy_user_data copies no custom values at all (spaCy's default).
+    The probabilities are softmax(logits / T), with T = cfg["pos_temperature"] for UPOS and
+    cfg["tag_temperature"] for XPOS (`spacy_rnn.pipes.temperature`; 1.0: as trained).
     """
 
     NET_CLASS = "TaggerNet"
-    PREDICTION_SETTINGS = TorchPipe.INFERENCE_SETTINGS
+    TEMPERATURES = {"upos": "pos_temperature", "xpos": "tag_temperature"}  # measure: setting
+    PREDICTION_SETTINGS = (*TorchPipe.INFERENCE_SETTINGS, *TEMPERATURES.values())
 
     def __init__(
         self,
@@ -172,6 +184,8 @@ class TorchTagger(TorchPipe):
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         precision: str = "int8",
         input_projection: str = "form",
+        pos_temperature: float = 1.0,
+        tag_temperature: float = 1.0,
         weights_storage: str = "float32",
         scorer: Optional[Callable] = tagger_score,
     ):
@@ -188,6 +202,9 @@ class TorchTagger(TorchPipe):
             weights_storage=weights_storage,
             scorer=scorer,
         )
+        for setting, value in (("pos_temperature", pos_temperature), ("tag_temperature", tag_temperature)):
+            check_temperature(f"[{name}] {setting}", value)
+            self.cfg[setting] = float(value)
 
     @property
     def labels(self) -> tuple:
@@ -250,13 +267,17 @@ class TorchTagger(TorchPipe):
 
     def predict(self, docs: Iterable[Doc]) -> Dict[str, List[numpy.ndarray]]:
         """{head: per doc, an int array of label indices for its tokens} and
-        {"<head>_confidence": per doc, a float array of those labels' probabilities}."""
+        {"<head>_confidence": per doc, a float array of those labels' probabilities (softmax of
+        the logits divided by cfg["<head>_temperature"])}."""
         outputs = self.model.predict(list(docs))
         guesses = {}
         for head in self.heads:
             best = [logits.argmax(dim=-1) for logits in outputs[head]]
             guesses[head] = [indices.cpu().numpy() for indices in best]
-            probabilities = [logits.softmax(dim=-1).gather(1, indices.unsqueeze(1)).squeeze(1) for logits, indices in zip(outputs[head], best)]
+            temperature = self.cfg[f"{head}_temperature"]
+            # No division at 1.0: a few microseconds a doc, which the default does not pay.
+            scaled = outputs[head] if temperature == 1.0 else [logits / temperature for logits in outputs[head]]
+            probabilities = [logits.softmax(dim=-1).gather(1, indices.unsqueeze(1)).squeeze(1) for logits, indices in zip(scaled, best)]
             guesses[f"{head}_confidence"] = [values.cpu().numpy() for values in probabilities]
         return guesses
 
@@ -276,12 +297,12 @@ class TorchTagger(TorchPipe):
 
     def top_labels(self, doc: Doc, head: str = "pos", k: int = 3) -> List[List[Tuple[str, float]]]:
         """Per token of doc, the k most probable `head` labels ("pos" or "tag") with their
-        probabilities, most probable first."""
+        probabilities (at the head's temperature), most probable first."""
         if head not in self.heads:
             raise ValueError(f"[{self.name}] no {head!r} head; the heads are {self.heads}")
         if not len(doc):
             return []
-        probabilities = self.model.predict([doc])[head][0].softmax(dim=-1)
+        probabilities = (self.model.predict([doc])[head][0] / self.cfg[f"{head}_temperature"]).softmax(dim=-1)
         values, indices = probabilities.topk(min(k, probabilities.shape[-1]), dim=-1)
         labels = self.cfg["labels"][head]
         return [[(labels[j], p) for j, p in zip(row_indices, row_values)] for row_indices, row_values in zip(indices.tolist(), values.tolist())]

@@ -14,6 +14,7 @@ from thinc.api import Config, Model
 from ..layers import DEFAULT_MAX_BATCH_TOKENS, DocOutputs
 from .base import IGNORE_INDEX, TorchPipe, register_former_name, softmax_cross_entropy
 from .labels import add_label, missing_label_advice
+from .temperature import check_temperature
 
 DEFAULT_TEXTCAT_MODEL = Config().from_str(
     """
@@ -41,6 +42,7 @@ packed = false
         # per-form 1.73x float32 per-form, dev accuracy +0.00).
         "precision": "int8",
         "input_projection": "form",
+        "temperature": 1.0,
         "weights_storage": "float32",
         "scorer": {"@scorers": "spacy_rnn.textcat_scorer.v1"},
     },
@@ -67,12 +69,15 @@ def make_torch_textcat(
     max_batch_tokens: int,
     precision: str,
     input_projection: str,
+    temperature: float,
     weights_storage: str,
     scorer: Optional[Callable],
 ) -> "TorchTextCategorizer":
     """max_grad_norm: global gradient clipping; max_batch_tokens: padded tokens per prediction
     batch; precision ("float32", "int8", "bf16") and input_projection ("form", "token"): how a
     loaded pipeline predicts (`spacy_rnn.inference`).
+    temperature: doc.cats are softmax(logits / T) (`spacy_rnn.pipes.temperature`; `python -m
+    spacy_rnn calibrate` fits it).
     weights_storage: "float32" or "float16" (half the size on disk, float32 in memory;
     `python -m spacy_rnn compact-weights` switches a trained pipeline)."""
     return TorchTextCategorizer(
@@ -83,6 +88,7 @@ def make_torch_textcat(
         max_batch_tokens=max_batch_tokens,
         precision=precision,
         input_projection=input_projection,
+        temperature=temperature,
         weights_storage=weights_storage,
         scorer=scorer,
     )
@@ -141,10 +147,13 @@ class TorchTextCategorizer(TorchPipe):
     (see `spacy_rnn.TextClassifier.v1` for long texts). An empty doc gets softmax of the head's
     bias (the model's prediction for a zero pooled vector); whitespace tokens are read like
     any other token. Examples without a gold class (no label at 1.0) are left out of the loss.
+    The probabilities are softmax(logits / T), T = cfg["temperature"] (`spacy_rnn.pipes.temperature`;
+    1.0: as trained).
     """
 
     NET_CLASS = "TextClassifierNet"
-    PREDICTION_SETTINGS = TorchPipe.INFERENCE_SETTINGS
+    TEMPERATURES = {"cats": "temperature"}  # measure: setting
+    PREDICTION_SETTINGS = (*TorchPipe.INFERENCE_SETTINGS, "temperature")
 
     def __init__(
         self,
@@ -156,6 +165,7 @@ class TorchTextCategorizer(TorchPipe):
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         precision: str = "int8",
         input_projection: str = "form",
+        temperature: float = 1.0,
         weights_storage: str = "float32",
         scorer: Optional[Callable] = textcat_score,
     ):
@@ -171,6 +181,8 @@ class TorchTextCategorizer(TorchPipe):
             weights_storage=weights_storage,
             scorer=scorer,
         )
+        check_temperature(f"[{name}] temperature", temperature)
+        self.cfg["temperature"] = float(temperature)
 
     def initialize(
         self,
@@ -203,9 +215,9 @@ class TorchTextCategorizer(TorchPipe):
         return add_label(self, self.cfg["labels"], label, lambda net: net.add_labels(1))
 
     def predict(self, docs: Iterable[Doc]) -> numpy.ndarray:
-        """Probabilities FloatArray[n_docs, n_labels] (rows sum to 1)."""
+        """Probabilities FloatArray[n_docs, n_labels] (rows sum to 1): softmax(logits / cfg["temperature"])."""
         logits = self.model.predict(list(docs))["cats"]
-        return logits.softmax(dim=-1).cpu().numpy()
+        return (logits / self.cfg["temperature"]).softmax(dim=-1).cpu().numpy()
 
     def set_annotations(self, docs: Iterable[Doc], scores: numpy.ndarray) -> None:
         for doc, row in zip(docs, scores):
