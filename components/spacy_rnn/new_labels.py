@@ -17,32 +17,36 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from thinc.api import Config
 
+from .pipes.ner import TorchEntityRecognizer
+from .pipes.tagger import TorchTagger
+from .pipes.textcat import TorchTextCategorizer
+
 # What each kind of component learns from a gold doc: the labels it predicts.
 LABEL_READERS = {
-    "torch_ner": lambda doc: {("", ent.label_) for ent in doc.ents},
-    "torch_textcat": lambda doc: {("", label) for label in doc.cats},
-    "torch_tagger": lambda doc: {(head, value) for token in doc for head, value in (("pos", token.pos_), ("tag", token.tag_)) if value},
+    TorchEntityRecognizer: lambda doc: {("", ent.label_) for ent in doc.ents},
+    TorchTextCategorizer: lambda doc: {("", label) for label in doc.cats},
+    TorchTagger: lambda doc: {(head, value) for token in doc for head, value in (("pos", token.pos_), ("tag", token.tag_)) if value},
 }
-FORMER_FACTORIES = {"bilstm_crf_ner": "torch_ner", "lstm_textcat": "torch_textcat", "bilstm_tagger": "torch_tagger"}
 
 
-def factory_of(nlp: Language, component: str) -> str:
-    """The component's factory, by its name since 0.1.0; a ValueError for one that takes no labels."""
+def component_of(nlp: Language, component: str):
+    """The component named `component`; a ValueError for a missing one or one that takes no labels."""
     if component not in nlp.pipe_names:
         raise ValueError(f"the pipeline has no component named {component!r} (its components: {', '.join(nlp.pipe_names)})")
-    factory = nlp.get_pipe_meta(component).factory
-    factory = FORMER_FACTORIES.get(factory, factory)
-    if factory not in LABEL_READERS:
-        raise ValueError(f"{component!r} ({factory}) takes no labels: give a {', '.join(LABEL_READERS)} component")
-    return factory
+    pipe = nlp.get_pipe(component)
+    if type(pipe) not in LABEL_READERS:
+        kinds = ", ".join(kind.__name__ for kind in LABEL_READERS)
+        raise ValueError(f"{component!r} ({type(pipe).__name__}) takes no labels: give a {kinds} component")
+    return pipe
 
 
 def new_labels(nlp: Language, component: str, docs: Sequence[Doc]) -> List[tuple]:
     """The (head, label) pairs the docs have and the component lacks, sorted (head "" for a
     component with one set of labels; "pos" or "tag" for the tagger)."""
-    read_labels = LABEL_READERS[factory_of(nlp, component)]
+    pipe = component_of(nlp, component)
+    read_labels = LABEL_READERS[type(pipe)]
     found = set().union(*(read_labels(doc) for doc in docs)) if docs else set()
-    known = {(head, label) for head, labels in _known_labels(nlp.get_pipe(component)).items() for label in labels}
+    known = {(head, label) for head, labels in _known_labels(pipe).items() for label in labels}
     return sorted(found - known)
 
 
@@ -121,7 +125,7 @@ def continue_training(
     rng = random.Random(seed)
     n_old = min(round(rehearsal * len(new)), len(old))
     mixed = mix_rehearsal(new, old, n_old, rng)
-    if factory_of(nlp, component) == "torch_textcat":
+    if isinstance(nlp.get_pipe(component), TorchTextCategorizer):
         zero_new_classes(mixed, [label for _, label in labels])
     work_dir.mkdir(parents=True, exist_ok=True)
     train_path = work_dir / "train.spacy"
