@@ -7,7 +7,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
-from helpers import ENTITY_SENTENCES, TAGGED_SENTENCES, entity_examples, tagged_examples
+from helpers import ENTITY_SENTENCES, SENTIMENT_TEXTS, TAGGED_SENTENCES, entity_examples, tagged_examples, textcat_examples
 import spacy_rnn.pipes.ner  # noqa: F401  (registers ent._.confidence)
 from spacy_rnn.cli import app
 from spacy_rnn.evaluation.calibration import (
@@ -132,6 +132,16 @@ def test_command_line_reports_tag_calibration(trained_tagger_nlp, tmp_path):
     assert test["upos"]["n"] == test["xpos"]["n"] == sum(len(words.split()) for words, _, _ in TAGGED_SENTENCES)
     assert "recall" not in test["upos"]["thresholds"][0]
     assert "## dev" in markdown and "Filtering at 0.9 keeps" in markdown and "UPOS tags" in markdown
+
+
+def test_command_line_reports_class_calibration(trained_textcat_nlp, tmp_path):
+    references = [example.reference for example in textcat_examples(trained_textcat_nlp)]
+    report, markdown = run_report(trained_textcat_nlp, "textcat", references, tmp_path)
+    test = report["splits"]["test"]["measures"]
+    assert list(test) == ["classes"] and test["classes"]["n"] == len(SENTIMENT_TEXTS)
+    predicted = list(trained_textcat_nlp.pipe(doc.text for doc in references))
+    assert test["classes"]["mean_confidence"] == pytest.approx(sum(max(doc.cats.values()) for doc in predicted) / len(predicted), abs=1e-5)
+    assert "Calibration of class confidences" in markdown and "Filtering at 0.9 keeps" in markdown and "classes" in markdown
 
 
 def test_command_line_errors(trained_tagger_nlp, tmp_path):

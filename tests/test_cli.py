@@ -43,6 +43,7 @@ COMMANDS = [
     "init-vectors",
     "compact-vectors",
     "compact-weights",
+    "init-config",
     "train",
     "add-labels",
     "evaluate-tagger",
@@ -71,6 +72,7 @@ LAB_COMMANDS = [
     "compact-vectors-report",
     "comparison-report",
     "continued-training",
+    "custom-route",
     "diagnose-vanishing",
     "diagnose-exploding",
     "diagnose-long-range",
@@ -126,9 +128,10 @@ def test_expect_counts_checks_a_published_entry(tmp_path):
 
 
 def test_project_checks_every_converted_docbin_against_its_published_counts():
+    """Every benchmark corpus (a user's own, custom-convert's, has no published counts)."""
     commands = srsly.read_yaml(ROOT / "project.yml")["commands"]
     checked = []
-    for name in [command["name"] for command in commands]:
+    for name in [command["name"] for command in commands if command["name"] != "custom-convert"]:
         for args in project_scripts(name):
             if args[:3] != ["python", "-m", "spacy_rnn"] or not args[3].startswith("convert-"):
                 continue

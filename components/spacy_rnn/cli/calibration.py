@@ -62,7 +62,7 @@ def calibrate_cmd(
 @app.command("calibration-report")
 def calibration_report_cmd(
     model: str = typer.Argument(..., help="Pipeline folder or installed package name"),
-    task: str = typer.Option(..., "--task", help="ner (ent._.confidence) or tagger (token._.pos_confidence / tag_confidence)"),
+    task: str = typer.Option(..., "--task", help="ner (ent._.confidence), tagger (token._.pos_confidence / tag_confidence) or textcat (doc.cats)"),
     splits: List[str] = typer.Option(
         ..., "--split", help="NAME=PATH of a gold DocBin, e.g. dev=corpus/conll2003/dev.spacy (repeatable)"
     ),

@@ -27,8 +27,9 @@ def evaluate_tagger_cmd(
     splits: List[str] = typer.Option(
         ..., "--split", help="NAME=PATH of a gold DocBin, e.g. dev=corpus/ud_en_ewt/dev.spacy (repeatable)"
     ),
-    output_dir: Path = typer.Option(Path("reports/pos"), help="Where accuracy.json and accuracy.md go"),
+    output_dir: Path = typer.Option(Path("reports/pos"), help="Where NAME.json and NAME.md go"),
     corpus: Optional[str] = typer.Option(None, help=CORPUS_HELP),
+    name: str = typer.Option("accuracy", help="Report file name"),
 ) -> None:
     """UPOS/XPOS accuracy overall and per tag on gold tokens, whole documents and single sentences.
     A measure the gold lacks (or the pipeline does not predict) is left out, and said so."""
@@ -40,10 +41,10 @@ def evaluate_tagger_cmd(
         report = tagging_report(nlp, paths, dataset_name(corpus, paths), str(model))
     except (OSError, ValueError) as err:
         fail(str(err))
-    write_tagging_report(report, output_dir)
+    write_tagging_report(report, output_dir, name)
     for line in not_scored_lines(report):
         typer.echo(line)
-    echo_scores(report["scores"], output_dir / "accuracy.md")
+    echo_scores(report["scores"], output_dir / f"{name}.md")
 
 
 @app.command("evaluate-ner")

@@ -1,5 +1,6 @@
-"""train: spaCy's training loop with crash-safe checkpoints, plus wall time, machine and training curves;
-add-labels: a trained component taught new labels from new data, old-label data mixed back in
+"""init-config: a training config for the user's corpus (paths, vectors, labels, a budget that fits
+its size); train: spaCy's training loop with crash-safe checkpoints, plus wall time, machine and
+training curves; add-labels: a trained component taught new labels from new data, old-label data mixed back in
 (the GPU check, `python -m spacy_rnn_lab check-gpu`, is the lab's)."""
 import sys
 import time
@@ -8,9 +9,46 @@ from typing import Optional
 
 import typer
 
-from .common import app, fail, spacy_cli_util
+from .common import app, fail, label_names, spacy_cli_util
 
 CUPY_HINT = "Training on a GPU needs CuPy for the machine's CUDA version, e.g. pip install 'spacy-rnn[cuda12x]' (docs/usage.md)"
+
+
+@app.command("init-config")
+def init_config_cmd(
+    base: Path = typer.Argument(..., exists=True, dir_okay=False, help="The config to start from, e.g. configs/ner_bilstm_crf.cfg"),
+    output: Path = typer.Argument(..., dir_okay=False, help="The config to write, e.g. configs/custom/my_ner.cfg"),
+    train: Path = typer.Option(..., exists=True, dir_okay=False, help="Training DocBin (from a convert-* command)"),
+    dev: Path = typer.Option(..., exists=True, dir_okay=False, help="Dev DocBin"),
+    vectors: Optional[str] = typer.Option(None, help="Static vectors (a folder from init-vectors; '' for none); default: the base config's"),
+    labels: Optional[str] = typer.Option(None, help="Recognizer or text classifier: its labels, comma-separated, covering TRAIN's (default or empty: TRAIN's)"),
+    budget: str = typer.Option("auto", help="auto: steps, evaluation frequency, patience and warm-up from TRAIN's size (docs/usage.md states the rule); config: the base config's"),
+    component: Optional[str] = typer.Option(None, help="The component the labels are for (default: the base config's only one)"),
+) -> None:
+    """Write a training config for your corpus: BASE with TRAIN, DEV and the vectors as its paths,
+    the labels TRAIN has (or --labels) and a training budget that fits TRAIN's size. `python -m
+    spacy_rnn train`, `spacy train` and `spacy debug data` read it."""
+    from ..corpus_config import config_for_corpus, config_text
+
+    try:
+        made = config_for_corpus(
+            base, train, dev, vectors=vectors, labels=label_names("--labels", labels or None), budget=budget, component=component
+        )
+    except ValueError as err:
+        fail(str(err))
+    summary = made["summary"]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(config_text(made["config"], summary), encoding="utf8")
+    typer.echo(f"{summary['component']}: {summary['train_docs']:,} training docs, labels {', '.join(summary['labels'])}")
+    if summary["dev_labels_not_in_train"]:
+        typer.echo(f"warning: DEV has labels TRAIN lacks (never predicted): {', '.join(summary['dev_labels_not_in_train'])}")
+    plan = summary.get("budget")
+    if plan:
+        typer.echo(
+            f"budget: {plan['train_words']:,} words = {plan['steps_per_epoch']} steps an epoch -> max_steps {plan['max_steps']}, "
+            f"eval_frequency {plan['eval_frequency']}, patience {plan['patience']}, warmup_steps {plan['warmup_steps']}"
+        )
+    typer.echo(f"config -> {output}")
 
 
 @app.command(

@@ -6,7 +6,9 @@ probability under the CRF) a predicted entity is correct iff a gold entity has t
 end and label; the gold entities are counted too, for the recall of a filter. For tags
 (`token._.pos_confidence` / `token._.tag_confidence`, the chosen label's softmax probability)
 each token with a gold value is one prediction, correct iff its UPOS (`pos_`) / XPOS (`tag_`)
-equals the gold one. Predictions without a confidence (e.g. entities preset before the
+equals the gold one. For document classes (`doc.cats`, exclusive) each document with a gold
+class is one prediction, its confidence the highest class probability, correct iff that class is
+the gold one. Predictions without a confidence (e.g. entities preset before the
 recognizer) are left out.
 
 Reliability: confidences in `n_bins` equal-width bins over [0, 1] (bin i holds
@@ -31,14 +33,15 @@ from tqdm import tqdm
 
 from ..extras import pyplot, require
 from .accuracy_report import tag_gold_tokens
-from .gold_checks import check_entity_gold, check_entity_labels, predicted_tag_measures, tag_measures
+from ..pipes.textcat import exclusive_label
+from .gold_checks import check_cats_gold, check_entity_gold, check_entity_labels, predicted_tag_measures, tag_measures
 from .reports import gold_docs, machine_info, markdown_table, write_json
 from .seqeval_report import doc_entities
 
 N_BINS = 10
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 HEADLINE_THRESHOLD = 0.9  # the filter the markdown summary and sentences describe
-ASSIGNS = {"ner": ("doc.ents",), "tagger": ("token.pos", "token.tag")}  # what the task's pipeline must set
+ASSIGNS = {"ner": ("doc.ents",), "tagger": ("token.pos", "token.tag"), "textcat": ("doc.cats",)}  # what the task's pipeline must set
 TAG_MEASURES = {"upos": ("pos_", "pos_confidence"), "xpos": ("tag_", "tag_confidence")}  # token attribute, extension
 TASKS = tuple(ASSIGNS)
 DEFINITIONS = {
@@ -46,7 +49,11 @@ DEFINITIONS = {
     " correct when a gold entity has the same span and label; recall counts every gold entity.",
     "tagger": "Confidence: `token._.pos_confidence` / `tag_confidence`, the softmax probability of the"
     " chosen label. A token's tag is correct when it is the gold UPOS / XPOS.",
+    "textcat": "Confidence: the highest probability in `doc.cats`, that of the chosen class. A document's"
+    " class is correct when it is the gold one.",
 }
+CONFIDENCES = {"ner": "ent._.confidence", "tagger": "token._.pos_confidence / tag_confidence", "textcat": "doc.cats"}
+WHAT = {"ner": "entity", "tagger": "tag", "textcat": "class"}
 
 Pairs = Tuple[List[float], List[bool]]  # confidences, and whether each prediction is correct
 
@@ -156,21 +163,40 @@ def token_pairs(references: Sequence[Doc], predictions: Sequence[Doc], attr: str
     return confidences, correct
 
 
+def class_pairs(references: Sequence[Doc], predictions: Sequence[Doc]) -> Pairs:
+    """(confidences, correct) of the documents with a gold class: the highest `doc.cats` value,
+    correct iff its class is the gold one."""
+    confidences: List[float] = []
+    correct: List[bool] = []
+    for ref, pred in zip(references, predictions):
+        gold = exclusive_label(ref.cats)
+        if gold is not None and pred.cats:
+            chosen = max(pred.cats, key=pred.cats.get)
+            confidences.append(pred.cats[chosen])
+            correct.append(chosen == gold)
+    return confidences, correct
+
+
 def split_calibration(nlp: Language, task: str, path: Path) -> Tuple[Dict[str, Dict], Dict[str, str]]:
     """({measure: `calibration`}, {measure: why it is not calibrated}) of a pipeline on one gold
-    DocBin: "entities" for task "ner", "upos" and "xpos" for "tagger" (a measure the gold lacks,
+    DocBin: "entities" for task "ner", "upos" and "xpos" for "tagger", "classes" for "textcat" (a measure the gold lacks,
     or the pipeline does not predict, is left out)."""
     references = gold_docs(nlp, path, ASSIGNS[task])
     not_scored: Dict[str, str] = {}
     if task == "ner":
         check_entity_gold(references, str(path))
         check_entity_labels(references, nlp, str(path), hint="calibrate a pipeline trained on these types")
+    elif task == "textcat":
+        check_cats_gold(references, str(path))
     else:
         measures, not_scored = tag_measures(references, str(path))
     predictions = tag_gold_tokens(nlp, references)
     if task == "ner":
         (confidences, correct), n_gold = entity_pairs(references, predictions)
         results = {"entities": calibration(confidences, correct, n_gold)} if confidences else {}
+    elif task == "textcat":
+        confidences, correct = class_pairs(references, predictions)
+        results = {"classes": calibration(confidences, correct)} if confidences else {}
     else:
         measures, unpredicted = predicted_tag_measures(predictions, str(path), measures)
         not_scored.update(unpredicted)
@@ -183,7 +209,7 @@ def split_calibration(nlp: Language, task: str, path: Path) -> Tuple[Dict[str, D
     if not results:
         raise ValueError(
             f"{path}: no prediction with both a gold value and a confidence (does the pipeline set "
-            f"{'ent._.confidence' if task == 'ner' else 'token._.pos_confidence / tag_confidence'}?)"
+            f"{CONFIDENCES[task]}?)"
         )
     return results, not_scored
 
@@ -238,7 +264,7 @@ def _row_at(result: Dict, threshold: float) -> Dict:
 def _threshold_sentence(measure: str, result: Dict, threshold: float) -> str:
     """What a user filtering `measure` at `threshold` gets, in words."""
     row = _row_at(result, threshold)
-    unit = "entities" if measure == "entities" else f"{measure.upper()} tags"
+    unit = measure if measure in ("entities", "classes") else f"{measure.upper()} tags"
     if not row["kept"]:
         return f"Filtering at {threshold} keeps none of the predicted {unit}."
     sentence = (
@@ -251,7 +277,7 @@ def _threshold_sentence(measure: str, result: Dict, threshold: float) -> str:
 
 
 def calibration_markdown(report: Dict) -> str:
-    what = "entity" if report["task"] == "ner" else "tag"
+    what = WHAT[report["task"]]
     lines = [
         f"# Calibration of {what} confidences: {report['model']} (gold tokenization)",
         "",
