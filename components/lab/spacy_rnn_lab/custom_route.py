@@ -109,7 +109,7 @@ def route_results(clone: Path) -> Dict:
     budget = {key: config[key] for key in ("max_steps", "eval_frequency", "patience")}
     budget["warmup_steps"] = config["optimizer"]["learn_rate"]["warmup_steps"]
     return {
-        "dev_f1": 100 * scores[f"{NAME}.dev.f1"], "test_f1": 100 * scores[f"{NAME}.test.f1"],
+        "dev_f1": scores[f"{NAME}.dev.f1"], "test_f1": scores[f"{NAME}.test.f1"],  # in % already
         "temperature": fit["after"]["temperature"],
         "dev_ece_before": 100 * fit["before"]["ece"], "dev_ece_after": 100 * fit["after"]["ece"],
         "test_ece_before": 100 * before["test"]["measures"]["entities"]["ece"],
@@ -155,6 +155,7 @@ def custom_route_markdown(report: Dict, command: str) -> str:
     mean = report["mean"]
     results.append(["**mean**", f"**{mean['dev_f1']:.2f}**", f"**{mean['test_f1']:.2f}**", "", "",
                     f"{mean['dev_ece_before']:.2f} → {mean['dev_ece_after']:.2f}", f"{mean['test_ece_before']:.2f} → {mean['test_ece_after']:.2f}", ""])
+    budget = routes[0]["results"]["budget"]
     slowest = max(report["minutes_to_report"])
     time_met = "met" if slowest <= report["targets"]["minutes"] else "missed"
     f1_met = "met" if min(route["results"]["dev_f1"] for route in routes) >= report["targets"]["dev_f1"] else "missed"
@@ -171,6 +172,10 @@ def custom_route_markdown(report: Dict, command: str) -> str:
         f"Reproduce: `{command}`",
         "",
         f"Machine: {cpu_line(report['cpu'])}; {report['machine']['cpu_count']} cores, torch {report['machine']['torch']}.",
+        "",
+        f"Budget written by init-config from the training file's size (`spacy_rnn.training_budget`): max_steps "
+        f"{budget['max_steps']}, eval_frequency {budget['eval_frequency']}, patience {budget['patience']}, "
+        f"warmup_steps {budget['warmup_steps']}.",
         "",
         "## Time per step (seconds)",
         "",
