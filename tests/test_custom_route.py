@@ -167,3 +167,20 @@ def test_the_custom_workflow_goes_from_column_files_to_a_package(tmp_path, monke
     assert set(json.loads((reports / "ner_calibration.json").read_text())["splits"]) == {"dev", "test"}
     assert "tweets" in (tmp_path / "training" / "tweets" / "calibrated" / "README.md").read_text()
     assert list((tmp_path / "packages" / "en_tweets-0.1.0" / "dist").glob("en_tweets-0.1.0.tar.gz"))
+
+
+def test_every_documented_task_and_format_names_a_command():
+    """custom-convert runs convert-${custom_format}, custom-evaluate evaluate-${custom_task} and
+    calibration-report --task ${custom_task}: each value project.yml documents must exist."""
+    import srsly
+    import typer
+
+    from spacy_rnn.evaluation.calibration import TASKS
+
+    commands = {command.name for command in typer.main.get_command(app).commands.values()}
+    variables = srsly.read_yaml(ROOT / "project.yml")["vars"]
+    assert f"convert-{variables['custom_format']}" in commands and f"evaluate-{variables['custom_task']}" in commands
+    for converter in ("columns", "conllu", "jsonl", "hf-ner", "hf-tagging", "hf-text"):
+        assert f"convert-{converter}" in commands
+    for task in ("ner", "tagger", "textcat"):
+        assert f"evaluate-{task}" in commands and task in TASKS

@@ -11,7 +11,7 @@ The rule (`budget_for`), with S = ceil(training words / words per batch), the st
 (eval_frequency and warm-up rounded to tens; max_steps a multiple of eval_frequency, so the last
 step is evaluated: spaCy evaluates, and keeps model-best, only every eval_frequency steps).
 
-A corpus gets EPOCHS passes (chosen on CoNLL-2003 dev: reports/custom/README.md), about
+A corpus gets EPOCHS passes (chosen on CoNLL-2003 dev: experiments/custom_budget/README.md), about
 EVALUATIONS evaluations spread over them, the first when warm-up ends, and early stopping after
 PATIENCE_EVALUATIONS evaluations without a better dev score. The config's values are ceilings:
 with the shipped configs (8,000 or 7,000 steps of 1,000 words) a corpus of about 300,000 words

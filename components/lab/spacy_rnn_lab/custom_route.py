@@ -188,7 +188,8 @@ def custom_route_markdown(report: Dict, command: str) -> str:
         "",
         "F1: seqeval's conlleval-compatible mode, in %. ECE: expected calibration error of `ent._.confidence` "
         "over 10 bins, in points, before → after temperature scaling (T fitted on dev by `calibrate`). "
-        "Test was scored once per run, with the settings fixed beforehand on dev.",
+        "Test was scored once per run, with the settings fixed beforehand on dev. The load average "
+        "(1 minute) includes the route's own process: about 1.0 is a machine doing nothing else.",
         "",
         markdown_table(["run", "dev F1", "test F1", "best step / last", "T", "dev ECE", "test ECE", "load before / after"], results),
         "",
