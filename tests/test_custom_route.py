@@ -184,3 +184,42 @@ def test_every_documented_task_and_format_names_a_command():
         assert f"convert-{converter}" in commands
     for task in ("ner", "tagger", "textcat"):
         assert f"evaluate-{task}" in commands and task in TASKS
+
+
+def test_the_lab_s_route_writes_the_first_sentences_as_the_user_s_files(tmp_path):
+    from spacy_rnn_lab.custom_route import user_files
+
+    corpora = tmp_path / "conll2003"
+    corpora.mkdir()
+    (corpora / "eng.train").write_text("-DOCSTART- -X- O O\n\nA x x O\n\nB x x B-PER\nC x x O\n\nD x x O\n\n", encoding="utf8")
+    for name in ("eng.testa", "eng.testb"):
+        (corpora / name).write_text("E x x O\n\n", encoding="utf8")
+    files = user_files(corpora, tmp_path / "assets", 2)
+    assert files["train"].read_text() == "-DOCSTART- -X- O O\n\nA x x O\n\nB x x B-PER\nC x x O\n\n"
+    assert files["dev"].read_text() == files["test"].read_text() == "E x x O\n\n"
+    with pytest.raises(ValueError, match="has 3 sentences, fewer than 4"):
+        user_files(corpora, tmp_path / "assets", 4)
+
+
+def test_the_lab_s_route_report_says_whether_each_target_was_met():
+    from spacy_rnn_lab.custom_route import custom_route_markdown
+
+    def route(seed, train_seconds, dev_f1):
+        results = {
+            "dev_f1": dev_f1, "test_f1": dev_f1 - 4, "temperature": 1.0, "dev_ece_before": 1.0, "dev_ece_after": 0.9,
+            "test_ece_before": 2.0, "test_ece_after": 1.9, "best_step": 1100, "last_evaluated_step": 1100,
+            "budget": {"max_steps": 1100, "eval_frequency": 110, "patience": 440, "warmup_steps": 110},
+        }
+        steps = [{"step": "custom-train", "seconds": train_seconds}, {"step": "custom-package", "seconds": 600.0}]
+        return {"seed": seed, "clone_seconds": 0.5, "steps": steps, "load_before": 1.0, "load_after": 1.0, "results": results}
+
+    routes = [route(2, 420.0, 87.0), route(0, 590.0, 84.5)]
+    report = {
+        "sentences": 3000, "routes": routes, "minutes_to_report": [7.01, 9.84], "targets": {"minutes": 10.0, "dev_f1": 85.0},
+        "mean": {key: 1.0 for key in ("dev_f1", "test_f1", "dev_ece_before", "dev_ece_after", "test_ece_before", "test_ece_after")},
+        "cpu": {"model": "CPU", "flags": {"avx2": True}, "torch_capability": "AVX2", "quantized_engine": "x86"},
+        "machine": {"cpu_count": 2, "torch": "2.13"},
+    }
+    markdown = custom_route_markdown(report, "python -m spacy_rnn_lab custom-route")
+    assert "| **to the seqeval report (min)** | **7.01** | **9.84** |" in markdown  # packaging comes after the report
+    assert "≤ 10 min: **met** (slowest run 9.84 min)" in markdown and "dev F1 ≥ 85 in every run: **missed**" in markdown

@@ -66,7 +66,6 @@ def config_for_corpus(
         initialize["labels"] = list(labels)
     elif "labels" in initialize and not isinstance(pipe, TorchTagger):
         initialize["labels"] = [name for _, name in found]  # the base config's are its own corpus's
-    summary["component_labels"] = initialize.get("labels")
     if budget == "auto":
         training = config["training"]
         plan = budget_for(count_words(train_docs), batch_words(training), training)
