@@ -198,3 +198,15 @@ def test_convert_jsonl_command(tmp_path):
     assert [doc.cats for doc in DocBin().from_disk(output).get_docs(Vocab())][0] == {"neg": 0.0, "pos": 1.0}
     bad = runner.invoke(app, ["convert-jsonl", str(write_jsonl(tmp_path, ['{"text": 1}'])), str(output), "--task", "ner"])
     assert bad.exit_code == 1 and "data.jsonl:1:" in bad.output
+
+
+def test_convert_jsonl_tells_the_task_from_the_first_record(tmp_path):
+    output = tmp_path / "out.spacy"
+    ner = runner.invoke(app, ["convert-jsonl", str(write_jsonl(tmp_path, NER_RECORDS)), str(output)])
+    assert ner.exit_code == 0 and "task ner (from its first record)" in ner.output and "2 entities in 2 docs" in ner.output
+    records = [{"text": "Great film", "label": "pos"}, {"text": "Dull", "label": "neg"}]
+    textcat = runner.invoke(app, ["convert-jsonl", str(write_jsonl(tmp_path, records)), str(output)])
+    assert textcat.exit_code == 0 and "task textcat" in textcat.output and "neg 1, pos 1" in textcat.output
+    both = ['', '{"text": "Hi", "label": "pos", "spans": []}']
+    unclear = runner.invoke(app, ["convert-jsonl", str(write_jsonl(tmp_path, both)), str(output)])
+    assert unclear.exit_code == 1 and "data.jsonl:2: cannot tell the task" in unclear.output and "give --task" in unclear.output

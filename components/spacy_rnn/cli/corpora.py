@@ -186,7 +186,7 @@ def convert_columns_cmd(
 def convert_jsonl_cmd(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False, help='JSON lines: {"text", "spans": [{"start", "end", "label"}]} or {"text", "label"}'),
     output_path: Path = typer.Argument(..., help="DocBin (.spacy) to write"),
-    task: str = typer.Option(..., help="ner (character-offset spans -> doc.ents) or textcat (label -> exclusive doc.cats)"),
+    task: Optional[str] = typer.Option(None, help="ner (character-offset spans -> doc.ents) or textcat (label -> exclusive doc.cats); default: from the first record"),
     lang: str = typer.Option("en", help="Language whose tokenizer splits the texts"),
     alignment_mode: str = typer.Option("strict", help="ner: strict (a span off token boundaries fails) or expand (widened to whole tokens)"),
     labels: Optional[str] = typer.Option(None, help="textcat: the classes, comma-separated (default: those in the file); give them for train and dev alike"),
@@ -194,12 +194,19 @@ def convert_jsonl_cmd(
     """Convert annotation-tool JSON lines (NER spans or one class per text) to a spaCy DocBin."""
     import spacy
 
-    from ..corpora.jsonl import ALIGNMENT_MODES, convert_label_jsonl, convert_span_jsonl
+    from ..corpora import CorpusFormatError
+    from ..corpora.jsonl import ALIGNMENT_MODES, convert_label_jsonl, convert_span_jsonl, detect_task
 
     try:
         spacy.blank(lang)  # an unknown code, or a language whose tokenizer needs a package not installed
     except ImportError as err:
         fail(f"--lang {lang!r}: {first_line(err)}; give a language spaCy can load, e.g. en, de, fr, or xx (multi-language)")
+    if task is None:
+        try:
+            task = detect_task(input_path)
+        except CorpusFormatError as err:
+            fail(str(err))
+        typer.echo(f"{input_path.name}: task {task} (from its first record)")
     if task == "ner":
         if alignment_mode not in ALIGNMENT_MODES:
             fail(f"--alignment-mode must be one of {', '.join(ALIGNMENT_MODES)}, not {alignment_mode!r}")

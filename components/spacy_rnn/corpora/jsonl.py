@@ -44,6 +44,22 @@ def read_records(path: Union[str, Path]) -> Tuple[List[Tuple[int, Dict]], int]:
     return records, n_skipped
 
 
+def detect_task(path: Union[str, Path]) -> str:
+    """The task of a JSON-lines file from its first record: "ner" when it has "spans", "textcat"
+    when it has "label"; CorpusFormatError at that line when it has both or neither."""
+    path = Path(path)
+    for line_no, line in read_nonblank_lines(path, "records"):
+        try:
+            fields = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusFormatError(path, line_no, f"not JSON ({err.msg} at column {err.colno})") from None
+        kinds = [task for key, task in (("spans", "ner"), ("label", "textcat")) if isinstance(fields, dict) and key in fields]
+        if len(kinds) == 1:
+            return kinds[0]
+        raise CorpusFormatError(path, line_no, 'cannot tell the task: expected "spans" (ner) or "label" (textcat), not both or neither; give --task')
+    raise AssertionError("unreachable: read_nonblank_lines raises on a file without records")
+
+
 def read_span_jsonl(path: Union[str, Path], nlp, alignment_mode: str = "strict") -> Tuple[Iterator[Doc], int]:
     """Docs with doc.ents from NER records (see the module docstring), and the records skipped."""
     if alignment_mode not in ALIGNMENT_MODES:
