@@ -48,6 +48,22 @@ def test_no_early_stopping_and_no_step_limit_in_the_config_are_kept():
     assert budget.patience == 0 and budget.max_steps == 1100
 
 
+def test_a_constant_learning_rate_gets_no_warm_up_and_references_are_refused():
+    assert budget_for(43_077, 1000, {**SHIPPED, "optimizer": {"learn_rate": 0.001}}).warmup_steps == 0
+    with pytest.raises(ValueError, match="give --budget config"):
+        budget_for(43_077, 1000, {**SHIPPED, "max_steps": "${vars.steps}"})
+
+
+def test_init_config_sets_only_the_schedule_settings_the_config_has(ner_corpus, tmp_path):
+    config = load_config(NER_CONFIG, interpolate=False)
+    config["training"]["optimizer"]["learn_rate"] = 0.001  # constant: no warm-up, no end
+    constant = tmp_path / "constant.cfg"
+    config.to_disk(constant)
+    made = config_for_corpus(constant, *ner_corpus)
+    assert made["config"]["training"]["optimizer"]["learn_rate"] == 0.001
+    assert made["config"]["training"]["max_steps"] == MIN_STEPS
+
+
 def test_batch_size_is_read_from_a_number_or_a_schedule():
     assert batch_words({"batcher": {"size": 1000}}) == 1000
     assert batch_words({"batcher": {"size": {"@schedules": "compounding.v1", "start": 100, "stop": 1000}}}) == 1000

@@ -70,11 +70,10 @@ def config_for_corpus(
         training = config["training"]
         plan = budget_for(count_words(train_docs), batch_words(training), training)
         for dotted, value in plan.overrides().items():
-            *path, key = dotted.split(".")
-            section = config
-            for name in path:
-                section = section[name]
-            section[key] = value
+            section, _, key = dotted.rpartition(".")
+            holder = util.dot_to_object(config, section)
+            if isinstance(holder, dict) and key in holder:  # a constant learning rate has no warm-up
+                util.set_dot_to_object(config, dotted, value)
         summary["budget"] = plan.to_dict()
         summary["budget_rule"] = RULE
     return {"config": config, "summary": summary}

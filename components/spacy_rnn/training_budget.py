@@ -51,7 +51,8 @@ class TrainingBudget:
     warmup_steps: int
 
     def overrides(self) -> Dict[str, int]:
-        """The dotted config settings this budget sets (the schedule ends with the training)."""
+        """The dotted config settings this budget sets (the schedule ends with the training); a
+        config sets those of them it has (a constant learning rate has no warm-up or end)."""
         return {
             "training.max_steps": self.max_steps,
             "training.eval_frequency": self.eval_frequency,
@@ -73,6 +74,9 @@ def budget_for(train_words: int, batch_words: int, config_training: Dict) -> Tra
     config's own [training] settings (`config_training`, with optimizer.learn_rate.warmup_steps)."""
     if train_words < 1 or batch_words < 1:
         raise ValueError(f"a training budget needs training words and a batch size, got {train_words} and {batch_words}")
+    caps = {key: config_training.get(key) for key in ("max_steps", "eval_frequency", "patience")}
+    if not all(isinstance(value, int) for value in caps.values()):
+        raise ValueError(f"[training] {caps} are not all numbers: the budget takes them as ceilings; give --budget config")
     steps_per_epoch = math.ceil(train_words / batch_words)
     wanted = max(MIN_STEPS, EPOCHS * steps_per_epoch)
     eval_frequency = min(config_training["eval_frequency"], _tens(max(MIN_EVAL_FREQUENCY, wanted / EVALUATIONS)))
@@ -81,7 +85,8 @@ def budget_for(train_words: int, batch_words: int, config_training: Dict) -> Tra
         max_steps = min(config_training["max_steps"], max_steps)
     # 0 in the config: no early stopping, kept
     patience = min(config_training["patience"], PATIENCE_EVALUATIONS * eval_frequency)
-    warmup_cap = config_training["optimizer"]["learn_rate"].get("warmup_steps", 0)
+    learn_rate = config_training.get("optimizer", {}).get("learn_rate")
+    warmup_cap = learn_rate.get("warmup_steps", 0) if isinstance(learn_rate, dict) else 0  # a constant rate: none
     warmup_steps = min(warmup_cap, _tens(max(MIN_EVAL_FREQUENCY, max_steps / WARMUP_SHARE)))
     return TrainingBudget(train_words, batch_words, steps_per_epoch, max_steps, eval_frequency, patience, warmup_steps)
 

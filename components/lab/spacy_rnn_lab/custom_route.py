@@ -14,7 +14,6 @@ report), packaging is timed apart. Scores come from the route's own reports: dev
 calibration-report of the uncalibrated model-best on the same test file. The load average
 before and after each route says how quiet the machine was.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -100,11 +99,11 @@ def run_route(repo: Path, work: Path, corpora: Path, n_sentences: int, seed: int
 def route_results(clone: Path) -> Dict:
     """What the route's reports say: F1, the fitted temperature, entity ECE, training steps."""
     reports = clone / "reports" / NAME
-    scores = json.loads((reports / "evaluation.json").read_text())["scores"]
-    fit = json.loads((reports / "temperature.json").read_text())["components"]["ner"]["fits"]["temperature"]
-    after = json.loads((reports / "ner_calibration.json").read_text())["splits"]
-    before = json.loads((clone / "uncalibrated" / "ner_calibration.json").read_text())["splits"]
-    training = json.loads((reports / "training" / "training.json").read_text())
+    scores = srsly.read_json(reports / "evaluation.json")["scores"]
+    fit = srsly.read_json(reports / "temperature.json")["components"]["ner"]["fits"]["temperature"]
+    after = srsly.read_json(reports / "ner_calibration.json")["splits"]
+    before = srsly.read_json(clone / "uncalibrated" / "ner_calibration.json")["splits"]
+    training = srsly.read_json(reports / "training" / "training.json")
     config = load_config(clone / "configs" / "custom" / f"{NAME}.cfg", interpolate=False)["training"]
     budget = {key: config[key] for key in ("max_steps", "eval_frequency", "patience")}
     budget["warmup_steps"] = config["optimizer"]["learn_rate"]["warmup_steps"]

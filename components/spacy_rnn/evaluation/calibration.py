@@ -33,7 +33,6 @@ from tqdm import tqdm
 
 from ..extras import pyplot, require
 from .accuracy_report import tag_gold_tokens
-from ..pipes.textcat import exclusive_label
 from .gold_checks import check_cats_gold, check_entity_gold, check_entity_labels, predicted_tag_measures, tag_measures
 from .reports import gold_docs, machine_info, markdown_table, write_json
 from .seqeval_report import doc_entities
@@ -166,6 +165,8 @@ def token_pairs(references: Sequence[Doc], predictions: Sequence[Doc], attr: str
 def class_pairs(references: Sequence[Doc], predictions: Sequence[Doc]) -> Pairs:
     """(confidences, correct) of the documents with a gold class: the highest `doc.cats` value,
     correct iff its class is the gold one."""
+    from ..pipes.textcat import exclusive_label  # evaluation imports no component at start-up
+
     confidences: List[float] = []
     correct: List[bool] = []
     for ref, pred in zip(references, predictions):

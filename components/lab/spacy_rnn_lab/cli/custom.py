@@ -37,6 +37,6 @@ def custom_route_cmd(
         report = custom_route_report(repo.resolve(), corpora.resolve(), work, sentences, seed_list)
     except (RuntimeError, ValueError) as err:
         fail(str(err))
-    command = "python -m spacy_rnn_lab custom-route " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "python -m spacy_rnn_lab custom-route"
-    for path in write_custom_route_report(report, output_dir, command.strip()):
+    command = " ".join(["python -m spacy_rnn_lab custom-route", *sys.argv[2:]])
+    for path in write_custom_route_report(report, output_dir, command):
         typer.echo(f"-> {path}")
